@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run executes the CLI in-process and returns exit code, stdout and stderr.
+func run(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb syncBuffer
+	code := runMain(context.Background(), &cmdEnv{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{nil, 2, ""},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"version", "--nope"}, 2, "flag provided but not defined"},
+		{[]string{"version", "extra"}, 2, "unexpected arguments"},
+		{[]string{"up", "--listen"}, 2, "flag needs an argument"},
+		{[]string{"bench"}, 2, "name a benchmark"},
+		{[]string{"bench", "nonesuch"}, 2, "unknown benchmark"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := run(t, "", tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.inStderr) {
+			t.Errorf("krserve %v: exit %d, stderr %q; want exit %d containing %q", tt.args, code, stderr, tt.code, tt.inStderr)
+		}
+	}
+	if code, out, _ := run(t, "", "help"); code != 0 || !strings.Contains(out, "up ") || !strings.Contains(out, "version") {
+		t.Errorf("help: %d %q", code, out)
+	}
+	if code, out, _ := run(t, "", "version"); code != 0 || !strings.HasPrefix(out, "krserve ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// startUp runs `krserve up` in-process and returns the contents of its ready
+// file. The process stops when the test ends.
+func startUp(t *testing.T, extra ...string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	var errb syncBuffer
+	done := make(chan int, 1)
+	args := append([]string{"up", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--data-dir", dir, "--ready-file", ready}, extra...)
+	go func() { done <- runMain(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &errb, stderr: &errb}, args) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 && code != 130 {
+			t.Errorf("up exited %d: %s", code, errb.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(ready); err == nil {
+			var info map[string]string
+			if err := json.Unmarshal(b, &info); err != nil {
+				t.Fatal(err)
+			}
+			return info
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("up exited %d before ready: %s", code, errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("up not ready: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// natsCLI finds the nats CLI that `make tools` installs.
+func natsCLI(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats"); err == nil {
+		return p
+	}
+	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "nats")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the nats CLI is not installed: run `make tools` (go install github.com/nats-io/natscli/nats@v0.5.0)")
+	}
+	return p
+}
+
+func TestUpWithNatsCLI(t *testing.T) {
+	info := startUp(t)
+	url := info["nats_url"]
+	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Fatalf("ready file: %v", info)
+	}
+	out, err := exec.Command(natsCLI(t), "--server", url, "micro", "ls").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nats micro ls: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "krserve") {
+		t.Errorf("nats micro ls does not list krserve:\n%s", out)
+	}
+}
