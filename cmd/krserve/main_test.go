@@ -77,7 +77,9 @@ func startUp(t *testing.T, extra ...string) map[string]string {
 	var errb syncBuffer
 	done := make(chan int, 1)
 	args := append([]string{"up", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--data-dir", dir, "--ready-file", ready}, extra...)
-	go func() { done <- runMain(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &errb, stderr: &errb}, args) }()
+	go func() {
+		done <- runMain(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &errb, stderr: &errb}, args)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 && code != 130 {
