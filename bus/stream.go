@@ -19,6 +19,7 @@ type StreamWriter struct {
 	id      string
 	seq     uint64
 	ended   bool
+	reply   string
 	msg     schemas.StreamMsg
 }
 
@@ -64,7 +65,13 @@ func (w *StreamWriter) publish() error {
 	if err != nil {
 		return err
 	}
-	if err := w.nc.Publish(w.subject, b); err != nil {
+	var err2 error
+	if w.reply != "" {
+		err2 = w.nc.PublishRequest(w.subject, w.reply, b)
+	} else {
+		err2 = w.nc.Publish(w.subject, b)
+	}
+	if err := err2; err != nil {
 		return MapRequestError(w.subject, err)
 	}
 	w.seq++
@@ -176,3 +183,9 @@ func (r *StreamReader) Close() error {
 	}
 	return nil
 }
+
+// SetReply makes every stream message carry reply as its reply subject. A
+// producer publishing with a reply subject learns through NATS "no
+// responders" (status 503 on reply) that nobody subscribes to the stream any
+// more, i.e. the consumer went away.
+func (w *StreamWriter) SetReply(reply string) { w.reply = reply }
