@@ -17,7 +17,9 @@
 // sequences from its last heartbeat plus the requests routed to it since
 // (Dynamo's KV router cost; llm-d's precise prefix scorer). The lowest cost
 // wins; ties go to the highest rendezvous hash of (conversation id, worker),
-// so a conversation sticks to one worker even with no KV events. A worker
+// so a conversation sticks to one worker. A worker that publishes no KV
+// events at all is assumed to hold the blocks of the conversations whose
+// rendezvous favourite it is, so affinity holds without a prefix index too. A worker
 // whose load exceeds LoadBound × the variant's mean load (+1) is skipped
 // while another is within bound (consistent hashing with bounded loads), so
 // one hot conversation cannot melt a worker.

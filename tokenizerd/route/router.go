@@ -35,7 +35,7 @@ type Config struct {
 
 // DefaultConfig is a policy that prefers cache hits but spreads load.
 func DefaultConfig() Config {
-	return Config{PrefillWeight: 1, LoadWeight: 4, LoadBound: 1.5, StaleAfter: 1.5}
+	return Config{PrefillWeight: 1, LoadWeight: 0.5, LoadBound: 2, StaleAfter: 1.5}
 }
 
 // Validate checks the weights.
@@ -189,13 +189,32 @@ func (r *Router) Pick(variant, key string, hashes []uint64) (Choice, error) {
 	var bestRank uint64
 	// Two passes: workers within the load bound first; everyone if none is.
 	for pass := 0; pass < 2 && best == nil; pass++ {
+		// The conversation's rendezvous favourite among the candidates. A
+		// worker that publishes no KV events is assumed to hold the blocks of
+		// the conversations it is the favourite of: that is where they went.
+		var fav *worker
+		var favRank uint64
+		for _, w := range live {
+			if pass == 0 && float64(w.load+w.pending) > bound {
+				continue
+			}
+			if r := rendezvous(key, w.id); fav == nil || r > favRank {
+				fav, favRank = w, r
+			}
+		}
 		for _, w := range live {
 			load := w.load + w.pending
 			if pass == 0 && float64(load) > bound {
 				continue
 			}
 			cached := 0
+			if !w.kvSeen && w == fav {
+				cached = len(hashes)
+			}
 			for _, h := range hashes {
+				if !w.kvSeen {
+					break
+				}
 				if _, ok := w.blocks[h]; !ok {
 					break
 				}

@@ -40,9 +40,10 @@ func TestPickPrefersCachedPrefix(t *testing.T) {
 	r, _ := newRouter(t)
 	for _, w := range []string{"a", "b", "c"} {
 		r.ObserveHeartbeat(hb(w, "base", 0, schemas.StateReady))
+		r.ObserveKV(stored(w, 1))
 	}
-	r.ObserveKV(stored("b", 1, 10, 11, 12))
-	r.ObserveKV(stored("c", 1, 10)) // shorter prefix
+	r.ObserveKV(stored("b", 2, 10, 11, 12))
+	r.ObserveKV(stored("c", 2, 10)) // shorter prefix
 	got, err := r.Pick("base", "conv-1", []uint64{10, 11, 12, 13})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestPickPrefersCachedPrefix(t *testing.T) {
 		t.Errorf("pick = %+v, want b with 3 cached blocks", got)
 	}
 	// A prefix match must be a prefix: holding blocks 11 and 12 without 10 counts for nothing.
-	r.ObserveKV(stored("a", 1, 11, 12, 13))
+	r.ObserveKV(stored("a", 2, 11, 12, 13))
 	for _, w := range []string{"a", "b", "c"} {
 		r.ObserveHeartbeat(hb(w, "base", 0, schemas.StateReady))
 	}
@@ -65,6 +66,7 @@ func TestPickLoadOutweighsSmallHit(t *testing.T) {
 	r.ObserveHeartbeat(hb("a", "base", 10, schemas.StateReady))
 	r.ObserveHeartbeat(hb("b", "base", 0, schemas.StateReady))
 	r.ObserveKV(stored("a", 1, 10))
+	r.ObserveKV(stored("b", 1))
 	got, _ := r.Pick("base", "k", []uint64{10, 11})
 	if got.Worker != "b" {
 		t.Errorf("busy worker chose for a one-block hit: %+v", got)
@@ -105,6 +107,7 @@ func TestBoundedLoad(t *testing.T) {
 	r, _ := newRouter(t)
 	r.ObserveHeartbeat(hb("a", "base", 0, schemas.StateReady))
 	r.ObserveHeartbeat(hb("b", "base", 0, schemas.StateReady))
+	r.ObserveKV(stored("b", 1))
 	r.ObserveKV(stored("a", 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20))
 	hashes := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}
 	counts := map[string]int{}
@@ -116,6 +119,20 @@ func TestBoundedLoad(t *testing.T) {
 	}
 	if counts["b"] == 0 || counts["a"] > 16 {
 		t.Errorf("hot conversation not spread under the load bound: %v", counts)
+	}
+}
+
+func TestAffinityCreditWithoutIndex(t *testing.T) {
+	r, _ := newRouter(t)
+	for _, w := range []string{"a", "b", "c"} {
+		r.ObserveHeartbeat(hb(w, "base", 0, schemas.StateReady))
+	}
+	first, _ := r.Pick("base", "conv", []uint64{1, 2, 3})
+	// Its load is now higher than the others', but with no KV index the
+	// favourite is assumed to hold the conversation's blocks.
+	again, _ := r.Pick("base", "conv", []uint64{1, 2, 3, 4})
+	if again.Worker != first.Worker || again.CachedBlocks != 4 {
+		t.Errorf("first %+v, again %+v", first, again)
 	}
 }
 
@@ -150,6 +167,7 @@ func TestKVSequenceGapResetsIndex(t *testing.T) {
 	r, _ := newRouter(t)
 	r.ObserveHeartbeat(hb("a", "base", 0, schemas.StateReady))
 	r.ObserveHeartbeat(hb("b", "base", 0, schemas.StateReady))
+	r.ObserveKV(stored("b", 1)) // b publishes events (none stored yet)
 	r.ObserveKV(stored("a", 1, 10, 11))
 	r.ObserveKV(stored("a", 3, 99)) // batch 2 lost
 	c, _ := r.Pick("base", "k", []uint64{10, 11})
