@@ -22,7 +22,9 @@
 // rendezvous favourite it is, so affinity holds without a prefix index too. A worker
 // whose load exceeds LoadBound × the variant's mean load (+1) is skipped
 // while another is within bound (consistent hashing with bounded loads), so
-// one hot conversation cannot melt a worker.
+// one hot conversation cannot melt a worker (with the default factor 2 the
+// bound binds from three workers up: with two, one worker's load can never
+// exceed twice the mean).
 //
 // Liveness: a worker leaves the candidate set when it announces draining or
 // stopped, or when no heartbeat arrived within StaleAfter × its announced
