@@ -104,3 +104,19 @@ func (b *buckets) sum(now time.Time) (reqs, errs int64) {
 	}
 	return reqs, errs
 }
+
+// sumAfter adds the buckets of the window ending with now's slot that
+// begin at or after start.
+func (b *buckets) sumAfter(start, now time.Time) (reqs, errs int64) {
+	cur, first := b.slotOf(now), b.slotOf(start)
+	if start.UnixNano()%int64(b.res) == 0 {
+		first-- // start is the first instant of its slot: include the slot
+	}
+	for i, s := range b.slot {
+		if s > cur-b.nslot && s <= cur && s > first {
+			reqs += b.reqs[i]
+			errs += b.errs[i]
+		}
+	}
+	return reqs, errs
+}

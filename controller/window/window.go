@@ -260,6 +260,33 @@ func (w *Windows) Snapshot(name string) Snapshot {
 	return s
 }
 
+// SnapshotSince copies the part of the variant's window observed after
+// since: samples with since < t ≤ now, and the counts of the buckets that
+// begin at or after since (when since falls inside a bucket, that bucket's
+// requests are left out, so consecutive calls never count a request twice;
+// analysis times on Resolution boundaries lose nothing). It never
+// reaches further back than Snapshot does. Consecutive analysis intervals
+// use it to judge disjoint data.
+func (w *Windows) SnapshotSince(name string, since time.Time) Snapshot {
+	now := w.clock.Now()
+	start := now.Add(-w.cfg.Window)
+	if since.After(start) {
+		start = since
+	}
+	s := Snapshot{Variant: name, Start: start, End: now}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := w.variants[name]
+	if !ok {
+		return s
+	}
+	s.Throughput = v.samples[Throughput].since(start, now)
+	s.TTFT = v.samples[TTFT].since(start, now)
+	s.ITL = v.samples[ITL].since(start, now)
+	s.Requests, s.Errors = v.counts.sumAfter(start, now)
+	return s
+}
+
 // Variants returns the names of the variants with windows, sorted.
 func (w *Windows) Variants() []string {
 	w.mu.Lock()

@@ -273,3 +273,42 @@ func BenchmarkObserveSnapshot(b *testing.B) {
 		}
 	}
 }
+
+func TestSnapshotSince(t *testing.T) {
+	w, clk := newTest(t, Config{Window: 10 * time.Second, MaxSamples: 100, Resolution: time.Second, MaxVariants: 2})
+	// Interval 1: samples and requests at t0+0.5s.
+	clk.Advance(500 * time.Millisecond)
+	if err := w.Observe("a", TTFT, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ObserveRequests("a", 10, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2500 * time.Millisecond) // t0+3s: first analysis
+	first := clk.Now()
+	s1 := w.SnapshotSince("a", first.Add(-3*time.Second))
+	if len(s1.TTFT) != 1 || s1.Requests != 10 || s1.Errors != 1 {
+		t.Fatalf("first interval: %d samples, %d/%d counts", len(s1.TTFT), s1.Errors, s1.Requests)
+	}
+	// Interval 2: new data only.
+	clk.Advance(1500 * time.Millisecond)
+	_ = w.Observe("a", TTFT, 2)
+	_ = w.ObserveRequests("a", 5, 0)
+	clk.Advance(1500 * time.Millisecond)
+	s2 := w.SnapshotSince("a", first)
+	if len(s2.TTFT) != 1 || s2.TTFT[0] != 2 || s2.Requests != 5 || s2.Errors != 0 {
+		t.Fatalf("second interval: %v, %d/%d; want only the new data", s2.TTFT, s2.Errors, s2.Requests)
+	}
+	if !s2.Start.Equal(first) {
+		t.Fatalf("Start = %v, want %v", s2.Start, first)
+	}
+	// since older than the window is clamped to the window.
+	full := w.Snapshot("a")
+	old := w.SnapshotSince("a", first.Add(-time.Hour))
+	if len(old.TTFT) != len(full.TTFT) || !old.Start.Equal(full.Start) {
+		t.Fatalf("SnapshotSince(long ago) = %d samples from %v, Snapshot = %d from %v", len(old.TTFT), old.Start, len(full.TTFT), full.Start)
+	}
+	if s := w.SnapshotSince("nobody", first); s.Requests != 0 || s.TTFT != nil {
+		t.Fatalf("unknown variant: %+v", s)
+	}
+}
