@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/krserve/krserve/bus"
-	"github.com/krserve/krserve/engined/kvpool"
 	"github.com/krserve/krserve/schemas"
 	"github.com/krserve/krserve/tokenizerd/chat"
 	"github.com/krserve/krserve/tokenizerd/route"
@@ -100,6 +99,7 @@ type Worker struct {
 	router *route.Router
 	log    *slog.Logger
 
+	enc      *Encoder
 	pending  chan *job
 	inflight chan struct{}
 	weights  atomic.Pointer[route.Weights]
@@ -131,6 +131,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	w := &Worker{cfg: cfg, nc: deps.NC, pool: deps.Pool, tok: deps.Pool.Tokenizer(), router: deps.Router,
 		log: deps.Logger.With("worker", cfg.WorkerID), pending: make(chan *job, cfg.MaxPending),
 		inflight: make(chan struct{}, cfg.MaxInflight), m: newMetrics(deps.Registerer)}
+	w.enc = &Encoder{Tok: w.tok, Template: cfg.Template, ModelID: cfg.ModelID, BlockSize: cfg.BlockSize, ContextLen: cfg.ContextLen}
 	w.weights.Store(&route.Weights{})
 	return w, nil
 }
@@ -372,7 +373,7 @@ func (w *Worker) process(batch []*job) {
 	texts := make([]string, len(batch))
 	opts := make([]tokenizer.EncodeOptions, len(batch))
 	for i, j := range batch {
-		texts[i], opts[i], j.err = w.render(&j.req)
+		texts[i], opts[i], j.err = w.enc.Render(&j.req)
 	}
 	// Group by options so each group is one parallel batch (almost always
 	// one group: raw prompts or chat).
@@ -410,39 +411,11 @@ func (w *Worker) process(batch []*job) {
 	}
 }
 
-// render turns a request into the text to encode and its encode options.
-func (w *Worker) render(r *schemas.GenerateRequest) (string, tokenizer.EncodeOptions, error) {
-	o := tokenizer.EncodeOptions{AddBOS: w.tok.DefaultAddBOS()}
-	if r.AddBOS != nil {
-		o.AddBOS = *r.AddBOS
-	}
-	if len(r.Messages) == 0 {
-		return r.Prompt, o, nil // raw prompts never turn text into special tokens
-	}
-	text, err := w.cfg.Template.Render(r.Messages)
-	if err != nil {
-		return "", o, schemas.NewError(schemas.CodeBadRequest, "%v", err)
-	}
-	o.Special = tokenizer.SpecialAll
-	if w.cfg.Template.EmitsBOS {
-		o.AddBOS = false
-	}
-	return text, o, nil
-}
-
 // forward validates the encoded prompt, routes it and hands it to an engine.
 func (w *Worker) forward(j *job) {
 	r := &j.req
-	n := len(j.ids)
-	switch {
-	case n == 0:
-		w.fail(j, schemas.NewError(schemas.CodeBadRequest, "prompt encodes to no tokens"))
-		return
-	case n >= w.cfg.ContextLen:
-		w.fail(j, schemas.NewError(schemas.CodeTooLarge, "prompt of %d tokens does not fit the context of %d", n, w.cfg.ContextLen))
-		return
-	case int(r.MaxTokens) >= w.cfg.ContextLen:
-		w.fail(j, schemas.NewError(schemas.CodeBadRequest, "max_tokens %d exceeds the context of %d", r.MaxTokens, w.cfg.ContextLen))
+	if err := w.enc.Check(r, j.ids); err != nil {
+		w.fail(j, schemas.AsError(err))
 		return
 	}
 	key := r.ConversationID
@@ -450,16 +423,11 @@ func (w *Worker) forward(j *job) {
 		key = r.ID
 	}
 	variant := route.SelectVariant(key, w.cfg.Baseline, *w.weights.Load())
-	hashes := kvpool.ChainHashes(kvpool.NewSeed(w.cfg.ModelID, r.CacheSalt), j.ids, w.cfg.BlockSize)
-	h64 := make([]uint64, len(hashes))
-	for i, h := range hashes {
-		h64[i] = uint64(h)
-	}
-	er := schemas.EngineRequest{V: schemas.Version, RequestID: r.ID, Model: r.Model, PromptIDs: j.ids, BlockHashes: h64,
-		ConversationID: r.ConversationID, Sampling: r.Sampling, Stop: r.Stop, StopIDs: r.StopIDs, MaxTokens: r.MaxTokens,
-		StreamSubject: j.stream, Priority: r.Priority, DeadlineUnixMs: r.DeadlineUnixMs, CacheSalt: r.CacheSalt, Variant: variant,
-		ReceivedUnixUs: j.received.UnixMicro(), TokenizeUs: time.Since(j.received).Microseconds()}
-	payload, err := schemas.Encode(&er)
+	er := w.enc.engineRequest(r, j.ids)
+	h64 := er.BlockHashes
+	er.StreamSubject, er.Variant = j.stream, variant
+	er.ReceivedUnixUs, er.TokenizeUs = j.received.UnixMicro(), time.Since(j.received).Microseconds()
+	payload, err := schemas.Encode(er)
 	if err != nil {
 		w.fail(j, schemas.AsError(err))
 		return

@@ -69,7 +69,7 @@ func TestHistoryIsStable(t *testing.T) {
 func TestDetectAndErrors(t *testing.T) {
 	for src, want := range map[string]string{
 		"{% for m in messages %}<|im_start|>{{ m.role }}":         "chatml",
-		"{{ bos_token }}[INST] {{ m.content }} [/INST]":            "llama2",
+		"{{ bos_token }}[INST] {{ m.content }} [/INST]":           "llama2",
 		"<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n...": "llama3",
 	} {
 		tpl, err := Detect(src)

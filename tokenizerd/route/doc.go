@@ -21,7 +21,9 @@
 // events at all is assumed to hold the blocks of the conversations whose
 // rendezvous favourite it is, so affinity holds without a prefix index too. A worker
 // whose load exceeds LoadBound × the variant's mean load (+1) is skipped
-// while another is within bound (consistent hashing with bounded loads), so
+// while another is within bound (consistent hashing with bounded loads;
+// lightly loaded workers, below MinBoundLoad sequences, are never skipped:
+// there a cache hit is worth more than balance), so
 // one hot conversation cannot melt a worker (with the default factor 2 the
 // bound binds from three workers up: with two, one worker's load can never
 // exceed twice the mean).

@@ -30,12 +30,13 @@ type Config struct {
 	PrefillWeight float64 // cost of one uncached prompt block
 	LoadWeight    float64 // cost of one running or waiting sequence
 	LoadBound     float64 // skip workers with load > LoadBound × mean + 1 (≤ 0: no bound)
+	MinBoundLoad  int     // the bound applies only to workers running at least this many sequences
 	StaleAfter    float64 // heartbeat intervals after which a silent worker is dead
 }
 
 // DefaultConfig is a policy that prefers cache hits but spreads load.
 func DefaultConfig() Config {
-	return Config{PrefillWeight: 1, LoadWeight: 0.5, LoadBound: 2, StaleAfter: 1.5}
+	return Config{PrefillWeight: 1, LoadWeight: 0.5, LoadBound: 2, MinBoundLoad: 8, StaleAfter: 1.5}
 }
 
 // Validate checks the weights.
@@ -195,16 +196,16 @@ func (r *Router) Pick(variant, key string, hashes []uint64) (Choice, error) {
 		var fav *worker
 		var favRank uint64
 		for _, w := range live {
-			if pass == 0 && float64(w.load+w.pending) > bound {
+			if pass == 0 && r.over(w.load+w.pending, bound) {
 				continue
 			}
-			if r := rendezvous(key, w.id); fav == nil || r > favRank {
-				fav, favRank = w, r
+			if rank := rendezvous(key, w.id); fav == nil || rank > favRank {
+				fav, favRank = w, rank
 			}
 		}
 		for _, w := range live {
 			load := w.load + w.pending
-			if pass == 0 && float64(load) > bound {
+			if pass == 0 && r.over(load, bound) {
 				continue
 			}
 			cached := 0
@@ -234,6 +235,11 @@ func (r *Router) Pick(variant, key string, hashes []uint64) (Choice, error) {
 	}
 	r.metrics.picks.WithLabelValues(outcome).Inc()
 	return Choice{Worker: best.id, Subject: best.subject, CachedBlocks: bestCached, Cost: bestCost}, nil
+}
+
+// over reports whether a load is beyond the bounded-load limit.
+func (r *Router) over(load int, bound float64) bool {
+	return load >= r.cfg.MinBoundLoad && float64(load) > bound
 }
 
 // Workers lists the known workers of a variant that are live now, sorted.

@@ -16,7 +16,9 @@ func (c *fakeClock) Now() time.Time { return c.t }
 func newRouter(t *testing.T) (*Router, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{t: time.Unix(1000, 0)}
-	r, err := New(DefaultConfig(), Deps{Clock: clk})
+	cfg := DefaultConfig()
+	cfg.MinBoundLoad = 2
+	r, err := New(cfg, Deps{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
