@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/krserve/krserve/bus"
 	"github.com/krserve/krserve/config"
 	"github.com/krserve/krserve/internal/health"
+	"github.com/krserve/krserve/internal/stack"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,19 +20,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// upFlags are the settings of `krserve up`.
-type upFlags struct {
-	listen    string
-	dataDir   string
-	metrics   string
-	runtime   string
-	readyFile string
-}
-
 func init() {
 	register(&command{
 		name:    "up",
-		summary: "start embedded NATS (JetStream) with every krserve role in one process",
+		summary: "start embedded NATS (JetStream) with tokenizer and engine workers and the default model in one process",
 		usage:   "[flags]",
 		run:     runUp,
 	})
@@ -41,34 +34,38 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	var f upFlags
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:4222", "NATS client address for other processes and the nats CLI (empty = in-process only; port 0 = any free port)")
-	fs.StringVar(&f.dataDir, "data-dir", e.DataDir, "directory for the JetStream store and the model cache (default: the user cache dir)")
-	fs.StringVar(&f.metrics, "metrics", e.MetricsAddr, "address of /metrics, /healthz and /readyz (empty = off)")
-	fs.StringVar(&f.runtime, "runtime", e.RuntimeFile, "runtime YAML file with the feature flags (empty = built-in defaults)")
-	fs.StringVar(&f.readyFile, "ready-file", "", "write a JSON file with the NATS URL and metrics address once everything is up")
+	var rf roleFlags
+	rf.register(fs, e)
+	listen := fs.String("listen", "127.0.0.1:4222", "NATS client address for other processes and the nats CLI (empty = in-process only; port 0 = any free port)")
+	readyFile := fs.String("ready-file", "", "write a JSON file with the NATS URL and metrics address once everything is up")
+	engines := fs.Int("engines", 2, "engine workers of the baseline variant")
+	canary := fs.Int("canary-engines", 0, "engine workers of the canary variant")
+	tokenizers := fs.Int("tokenizers", 1, "tokenizer workers")
+	noController := fs.Bool("no-controller", false, "do not run the rollout controller in this process")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	rt := config.DefaultRuntime()
-	if f.runtime != "" {
-		if rt, err = config.LoadRuntime(f.runtime); err != nil {
-			return err
-		}
+	if *engines < 1 || *tokenizers < 1 || *canary < 0 {
+		return fmt.Errorf("%w: need at least one engine and one tokenizer", errUsage)
 	}
-	_ = rt
-	if f.dataDir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("no data dir: %w (set --data-dir)", err)
-		}
-		f.dataDir = filepath.Join(cache, "krserve")
+	log := newLogger(env, e)
+	rt, err := rf.loadRuntime()
+	if err != nil {
+		return err
+	}
+	dataDir, err := rf.resolveDataDir()
+	if err != nil {
+		return err
+	}
+	model, err := rf.resolveModel(log)
+	if err != nil {
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	busMetrics := bus.NewMetrics(reg)
 
-	srv, err := bus.NewServer(bus.ServerConfig{StoreDir: filepath.Join(f.dataDir, "jetstream"), Listen: f.listen})
+	srv, err := bus.NewServer(bus.ServerConfig{StoreDir: filepath.Join(dataDir, "jetstream"), Listen: *listen})
 	if err != nil {
 		return err
 	}
@@ -76,22 +73,52 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 		return err
 	}
 	defer srv.Shutdown()
-	nc, err := srv.Connect("krserve-up", bus.ConnDeps{Metrics: busMetrics})
+	nc, err := srv.Connect("krserve-up", bus.ConnDeps{Metrics: busMetrics, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-
 	svc, err := addStatusService(nc, "up")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = svc.Stop() }()
 
+	var specs []stack.EngineSpec
+	for i := 0; i < *engines; i++ {
+		specs = append(specs, stack.EngineSpec{ID: fmt.Sprintf("engine-%d", i+1), Variant: "baseline"})
+	}
+	for i := 0; i < *canary; i++ {
+		specs = append(specs, stack.EngineSpec{ID: fmt.Sprintf("canary-%d", i+1), Variant: "canary"})
+	}
+	st, err := stack.Start(stack.Config{Model: model, Tokenizer: rf.tokenizer, Backend: rf.backend, Threads: rf.threadsPer(len(specs)),
+		Engines: specs, Tokenizers: *tokenizers, Runtime: rt, Heartbeat: time.Second, Metrics: time.Second, Drain: e.DrainTimeout,
+		Control: true, Controller: !*noController,
+		Version: serviceVersion(),
+		Connect: func(name string) (*nats.Conn, error) {
+			return srv.Connect(name, bus.ConnDeps{Metrics: busMetrics, Logger: log})
+		},
+	}, reg, log)
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"baseline": *engines}
+	if *canary > 0 {
+		want["canary"] = *canary
+	}
+	readyCtx, cancelReady := context.WithTimeout(ctx, 30*time.Second)
+	err = st.WaitReady(readyCtx, want)
+	cancelReady()
+	if err != nil {
+		_ = st.Stop()
+		return err
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	var hs *health.Server
-	if f.metrics != "" {
-		if hs, err = health.New(f.metrics, reg); err != nil {
+	if rf.metrics != "" {
+		if hs, err = health.New(rf.metrics, reg); err != nil {
+			_ = st.Stop()
 			return err
 		}
 		hs.AddCheck("nats", func() error {
@@ -102,29 +129,34 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 		})
 		g.Go(func() error { return hs.Run(gctx) })
 	}
-
-	info := map[string]string{"data_dir": f.dataDir}
-	if f.listen != "" {
+	info := map[string]string{"data_dir": dataDir, "model": model}
+	if *listen != "" {
 		info["nats_url"] = srv.ClientURL()
 	}
 	if hs != nil {
 		info["metrics_addr"] = hs.Addr()
 	}
-	if f.readyFile != "" {
+	if *readyFile != "" {
 		b, _ := json.Marshal(info)
-		if err := writeFileAtomic(f.readyFile, b); err != nil {
+		if err := writeFileAtomic(*readyFile, b); err != nil {
+			_ = st.Stop()
 			return err
 		}
 	}
-	fmt.Fprintf(env.stderr, "krserve up: ready\n")
+	fmt.Fprintf(env.stderr, "krserve up: ready — %d tokenizer and %d engine workers serving %s\n", *tokenizers, len(specs), st.ModelName)
 	if u := info["nats_url"]; u != "" {
-		fmt.Fprintf(env.stderr, "  NATS:     %s   (try: nats --server %s micro ls)\n", u, u)
+		fmt.Fprintf(env.stderr, "  NATS:     %s\n", u)
+		fmt.Fprintf(env.stderr, "  try:      krserve generate --nats %s --prompt \"Once upon a time\"\n", u)
+		fmt.Fprintf(env.stderr, "            nats --server %s micro ls\n", u)
 	}
 	if a := info["metrics_addr"]; a != "" {
 		fmt.Fprintf(env.stderr, "  metrics:  http://%s/metrics\n", a)
 	}
-	fmt.Fprintf(env.stderr, "  stop with Ctrl-C\n")
-	g.Go(func() error { <-gctx.Done(); return nil })
+	fmt.Fprintf(env.stderr, "  stop with Ctrl-C (in-flight requests finish first)\n")
+	g.Go(func() error {
+		<-gctx.Done()
+		return st.Stop()
+	})
 	return g.Wait()
 }
 

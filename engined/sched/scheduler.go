@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -91,9 +92,10 @@ type Scheduler struct {
 	cancel chan string
 	m      *metrics
 
-	running atomic.Int32
-	waiting atomic.Int32
-	stopped atomic.Bool
+	running  atomic.Int32
+	waiting  atomic.Int32
+	stopped  atomic.Bool
+	slowdown atomic.Uint64 // math.Float64bits of the fault slowdown
 
 	// Owned by Run.
 	queue   []*seq // waiting, incl. preempted
@@ -139,14 +141,22 @@ func New(cfg Config, deps Deps) (*Scheduler, error) {
 	if cfg.MaxTokensLimit() > deps.Pool.Config().MaxTokensPerSequence {
 		cfg.ContextLen = deps.Pool.Config().MaxTokensPerSequence
 	}
-	return &Scheduler{
+	s := &Scheduler{
 		cfg: cfg, deps: deps, clock: deps.Clock,
 		submit: make(chan *Request, cfg.MaxQueue),
 		cancel: make(chan string, 1024),
 		m:      newMetrics(deps.Registerer),
 		byID:   map[string]*seq{},
 		logits: make([]float32, cfg.MaxRunning*cfg.Vocab),
-	}, nil
+	}
+	s.SetSlowdown(cfg.Slowdown)
+	return s, nil
+}
+
+// SetSlowdown changes the fault knob live (see Config.Slowdown); values
+// below zero count as zero.
+func (s *Scheduler) SetSlowdown(f float64) {
+	s.slowdown.Store(math.Float64bits(max(0, f)))
 }
 
 // MaxTokensLimit is the most tokens (prompt + generated) one sequence may hold.
@@ -237,8 +247,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		el := s.clock.Now().Sub(start)
 		s.m.stepSeconds.Observe(el.Seconds())
-		if s.cfg.Slowdown > 0 {
-			time.Sleep(time.Duration(float64(el) * s.cfg.Slowdown))
+		if f := math.Float64frombits(s.slowdown.Load()); f > 0 {
+			time.Sleep(time.Duration(float64(el) * f))
 		}
 	}
 }

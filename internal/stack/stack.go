@@ -12,14 +12,18 @@ import (
 
 	"github.com/krserve/krserve/bus"
 	"github.com/krserve/krserve/config"
+	"github.com/krserve/krserve/controller"
+	"github.com/krserve/krserve/controller/control"
 	"github.com/krserve/krserve/engined"
 	"github.com/krserve/krserve/engined/gguf"
+	"github.com/krserve/krserve/engined/kvpool"
 	"github.com/krserve/krserve/engined/llama"
 	"github.com/krserve/krserve/tokenizerd"
 	"github.com/krserve/krserve/tokenizerd/chat"
 	"github.com/krserve/krserve/tokenizerd/route"
 	"github.com/krserve/krserve/tokenizerd/tokenizer"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -41,12 +45,19 @@ type Config struct {
 	Engines    []EngineSpec
 	Tokenizers int
 	IgnoreKV   bool // tokenizers route without the KV event index
-	Runtime    config.Runtime
-	Subjects   bus.Subjects
-	Heartbeat  time.Duration
-	Metrics    time.Duration
-	Drain      time.Duration
-	Version    string
+	// Control makes workers follow the control KV bucket (canary weights
+	// for tokenizers, feature-flag overrides and the fault knob for
+	// engines). Needs JetStream.
+	Control bool
+	// Controller runs a rollout controller in the stack (implies Control).
+	Controller       bool
+	ControllerConfig *controller.Config // nil = controller.DefaultConfig
+	Runtime          config.Runtime
+	Subjects         bus.Subjects
+	Heartbeat        time.Duration
+	Metrics          time.Duration
+	Drain            time.Duration
+	Version          string
 	// Connect opens a connection for one component.
 	Connect func(name string) (*nats.Conn, error)
 }
@@ -58,6 +69,7 @@ type Stack struct {
 	EngineCore []*engined.Engine
 	Tokenizers []*tokenizerd.Worker
 	Routers    []*route.Router
+	Controller *controller.Controller
 	ModelName  string
 	ContextLen int
 
@@ -142,8 +154,14 @@ func Start(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stack, err
 		s.Engines = append(s.Engines, w)
 		s.EngineCore = append(s.EngineCore, eng)
 	}
-	if s.ContextLen == 0 {
-		return nil, errors.New("stack: at least one engine is needed to learn the model's context length")
+	if s.ContextLen == 0 && cfg.Tokenizers > 0 {
+		// Tokenizer-only process: read the model's shape for validation.
+		m, err := llama.Load(cfg.Model, llama.WithBackend(llama.BackendReference, 1))
+		if err != nil {
+			return nil, fmt.Errorf("stack: model: %w", err)
+		}
+		s.ContextLen = m.Config().Context
+		_ = m.Close()
 	}
 	for i := 0; i < cfg.Tokenizers; i++ {
 		id := fmt.Sprintf("tok-%d", i+1)
@@ -173,6 +191,11 @@ func Start(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stack, err
 		s.Tokenizers = append(s.Tokenizers, w)
 		s.Routers = append(s.Routers, router)
 	}
+	if cfg.Control || cfg.Controller {
+		if err := s.follow(ctx, cfg, reg, log); err != nil {
+			return nil, err
+		}
+	}
 	for _, w := range s.Engines {
 		s.run(ctx, w.Run)
 	}
@@ -181,6 +204,77 @@ func Start(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stack, err
 	}
 	ok = true
 	return s, nil
+}
+
+// follow wires the control bucket: tokenizers take canary weights, engines
+// take their variant's flag overrides, live.
+func (s *Stack) follow(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.Logger) error {
+	nc, err := s.connect(cfg, "control-watch")
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("stack: jetstream: %w", err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	kv, err := control.Open(octx, js)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("stack: control bucket: %w", err)
+	}
+	s.run(ctx, func(ctx context.Context) error {
+		return control.WatchWeights(ctx, kv, func(w control.Weights) {
+			rw := route.Weights{}
+			for v, p := range w.Canary {
+				rw[v] = p
+			}
+			for _, t := range s.Tokenizers {
+				t.SetWeights(rw)
+			}
+		})
+	})
+	s.run(ctx, func(ctx context.Context) error {
+		return control.WatchFlags(ctx, kv, func(o control.FlagOverrides) {
+			for i, eng := range s.EngineCore {
+				spec := cfg.Engines[i]
+				base := cfg.Runtime
+				if spec.Runtime != nil {
+					base = *spec.Runtime
+				}
+				f := o[spec.Variant]
+				rt, err := f.Apply(base)
+				if err != nil {
+					log.Warn("ignoring flag overrides", "variant", spec.Variant, "err", err)
+					continue
+				}
+				p := rt.CPU.KVCachePool
+				eng.Pool.SetFlags(kvpool.Flags{Enabled: p.Enabled, PrefixMatching: p.PrefixMatching, LRUEviction: p.LRUEviction})
+				slow := spec.Slowdown
+				if f.Slowdown != nil {
+					slow += *f.Slowdown
+				}
+				eng.Sched.SetSlowdown(slow)
+			}
+		})
+	})
+	if cfg.Controller {
+		cc := controller.DefaultConfig("controller-1")
+		if cfg.ControllerConfig != nil {
+			cc = *cfg.ControllerConfig
+		}
+		cnc, err := s.connect(cfg, "controller")
+		if err != nil {
+			return err
+		}
+		c, err := controller.New(cc, controller.Deps{Conn: cnc, Registerer: reg, Logger: log})
+		if err != nil {
+			return err
+		}
+		s.Controller = c
+		s.run(ctx, c.Run)
+	}
+	return nil
 }
 
 func templateFor(modelPath string) *chat.Template {
