@@ -23,18 +23,18 @@ const (
 
 // Usage counts tokens for one request.
 type Usage struct {
-	PromptTokens    int32 `msgpack:"prompt_tokens"`
-	CachedTokens    int32 `msgpack:"cached_tokens"` // prompt tokens whose KV came from the cache
-	GeneratedTokens int32 `msgpack:"generated_tokens"`
+	PromptTokens    int32 `msgpack:"prompt_tokens" json:"prompt_tokens"`
+	CachedTokens    int32 `msgpack:"cached_tokens" json:"cached_tokens"` // prompt tokens whose KV came from the cache
+	GeneratedTokens int32 `msgpack:"generated_tokens" json:"generated_tokens"`
 }
 
 // Timings of one request, in microseconds.
 type Timings struct {
-	QueueUs    int64 `msgpack:"queue_us"`    // admission wait in the engine
-	TokenizeUs int64 `msgpack:"tokenize_us"` // tokenizer worker time incl. micro-batching
-	PrefillUs  int64 `msgpack:"prefill_us"`
-	TTFTUs     int64 `msgpack:"ttft_us"`  // request received by the tokenizer → first token published
-	TotalUs    int64 `msgpack:"total_us"` // request received → final message
+	QueueUs    int64 `msgpack:"queue_us" json:"queue_us"`    // admission wait in the engine
+	TokenizeUs int64 `msgpack:"tokenize_us" json:"tokenize_us"` // tokenizer worker time incl. micro-batching
+	PrefillUs  int64 `msgpack:"prefill_us" json:"prefill_us"`
+	TTFTUs     int64 `msgpack:"ttft_us" json:"ttft_us"`  // request received by the tokenizer → first token published
+	TotalUs    int64 `msgpack:"total_us" json:"total_us"` // request received → final message
 }
 
 // StreamMsg is one message of a token stream, published to the request's

@@ -514,3 +514,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+// Draining reports whether the worker stopped taking requests.
+func (w *Worker) Draining() bool { return w.draining.Load() }

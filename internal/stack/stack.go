@@ -44,7 +44,9 @@ type Config struct {
 	Threads    int    // per engine
 	Engines    []EngineSpec
 	Tokenizers int
-	IgnoreKV   bool // tokenizers route without the KV event index
+	// TokenizerIDs names the tokenizer workers (default tok-1, tok-2, …).
+	TokenizerIDs []string
+	IgnoreKV     bool // tokenizers route without the KV event index
 	// Control makes workers follow the control KV bucket (canary weights
 	// for tokenizers, feature-flag overrides and the fault knob for
 	// engines). Needs JetStream.
@@ -165,6 +167,9 @@ func Start(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stack, err
 	}
 	for i := 0; i < cfg.Tokenizers; i++ {
 		id := fmt.Sprintf("tok-%d", i+1)
+		if i < len(cfg.TokenizerIDs) {
+			id = cfg.TokenizerIDs[i]
+		}
 		r := labelled("tokenizer", id)
 		pt := cfg.Runtime.CPU.ParallelTokenizer
 		pool, err := tokenizer.NewPool(tok, tokenizer.ParallelConfig{Enabled: pt.Enabled, NumThreads: pt.NumThreads, ThreadPoolSize: pt.ThreadPoolSize,
@@ -331,6 +336,21 @@ func (s *Stack) WaitReady(ctx context.Context, variants map[string]int) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// Draining reports whether any worker of the stack stopped taking work.
+func (s *Stack) Draining() bool {
+	for _, w := range s.Engines {
+		if w.Draining() {
+			return true
+		}
+	}
+	for _, w := range s.Tokenizers {
+		if w.Draining() {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop stops every worker, waits for them and closes connections.
