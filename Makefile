@@ -22,8 +22,9 @@ run: build ## start embedded NATS + every worker + the default model (the main j
 	./$(BIN) up $(RUN_FLAGS)
 
 .PHONY: tools
-tools: ## install the tools the tests drive (nats CLI)
+tools: ## install the tools the tests drive (nats CLI, promtool)
 	@command -v nats >/dev/null 2>&1 || $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
+	@command -v promtool >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
 .PHONY: test
 test: tools lint ## every test, with the race detector

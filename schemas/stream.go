@@ -30,10 +30,10 @@ type Usage struct {
 
 // Timings of one request, in microseconds.
 type Timings struct {
-	QueueUs    int64 `msgpack:"queue_us" json:"queue_us"`    // admission wait in the engine
+	QueueUs    int64 `msgpack:"queue_us" json:"queue_us"`       // admission wait in the engine
 	TokenizeUs int64 `msgpack:"tokenize_us" json:"tokenize_us"` // tokenizer worker time incl. micro-batching
 	PrefillUs  int64 `msgpack:"prefill_us" json:"prefill_us"`
-	TTFTUs     int64 `msgpack:"ttft_us" json:"ttft_us"`  // request received by the tokenizer → first token published
+	TTFTUs     int64 `msgpack:"ttft_us" json:"ttft_us"`   // request received by the tokenizer → first token published
 	TotalUs    int64 `msgpack:"total_us" json:"total_us"` // request received → final message
 }
 
