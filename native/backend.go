@@ -156,7 +156,12 @@ func (b *Backend) split(n int, big bool) bool {
 		return false
 	}
 	j.chunk = max(1, (n+b.threads*chunksPerThread-1)/(b.threads*chunksPerThread))
-	if j.chunk >= 8 {
+	switch {
+	case j.chunk >= 16:
+		// Whole 16-row groups: every chunk starts on a multiple of the
+		// kernels' 4-row tile and its 64-byte slices of out are its own.
+		j.chunk = (j.chunk + 15) &^ 15
+	case j.chunk >= 3:
 		j.chunk = (j.chunk + 3) &^ 3
 	}
 	j.total = (n + j.chunk - 1) / j.chunk

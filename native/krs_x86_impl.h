@@ -269,9 +269,15 @@ static void FN(mm_q4k)(const uint8_t *w, int64_t rb, int64_t r0, int64_t r1, int
 static void FN(mm_float)(int type, const uint8_t *w, int64_t rb, int64_t r0, int64_t r1, int64_t rows,
                          int64_t cols, const float *x, int batch, float *out) {
     switch (type) {
+#ifdef KRS_MM_FLOAT
+    case KRS_F32:
+    case KRS_F16:
+    case KRS_BF16: KRS_MM_FLOAT(type, w, rb, r0, r1, rows, cols, x, batch, out); break;
+#else
     case KRS_F32: mm_f_body(KRS_F32, w, rb, r0, r1, rows, cols, x, batch, out); break;
     case KRS_F16: mm_f_body(KRS_F16, w, rb, r0, r1, rows, cols, x, batch, out); break;
     case KRS_BF16: mm_f_body(KRS_BF16, w, rb, r0, r1, rows, cols, x, batch, out); break;
+#endif
     default: FN(mm_q4k)(w, rb, r0, r1, rows, cols, x, batch, out); break;
     }
 }

@@ -150,3 +150,62 @@ func checkClose(t *testing.T, name string, got, want, deq, x []float32, rows, co
 		}
 	}
 }
+
+// TestMatMulParityTiles covers the edges of the register tiles: row
+// counts and batches that are not multiples of the tile (4 rows × 4 or 8
+// vectors), batches up to 64 (prefill chunks), odd Q8_0/Q4_0 block counts
+// and float rows whose length is not a multiple of the 16-lane step.
+func TestMatMulParityTiles(t *testing.T) {
+	ref := kernels.NewReference()
+	r := rand.New(rand.NewPCG(11, 12))
+	colsFor := map[kernels.DType][]int{
+		kernels.F32: {40, 100, 288}, kernels.F16: {40, 100, 288}, kernels.BF16: {40, 100, 288},
+		kernels.Q8_0: {96, 288}, kernels.Q4_0: {96, 288}, kernels.Q4_K: {256},
+	}
+	batches := []int{1, 5, 8, 9, 13, 16, 17, 31, 64}
+	for _, isa := range levels(t) {
+		for _, threads := range []int{1, 2} {
+			nb := newBackend(t, threads, isa)
+			for _, typ := range weightTypes {
+				for _, cols := range colsFor[typ] {
+					for _, rows := range []int{1, 3, 6, 13} {
+						w, deq := randWeights(t, r, typ, rows, cols)
+						for _, batch := range batches {
+							name := fmt.Sprintf("%v/t%d/%v/%dx%d/b%d", isa, threads, typ, rows, cols, batch)
+							checkMatMul(t, ref, nb, name, w, deq, r, batch)
+						}
+					}
+				}
+			}
+		}
+	}
+	// Model-sized rows with a prefill batch, split across threads.
+	nb := newBackend(t, 2, ISAAuto)
+	for _, typ := range weightTypes {
+		w, deq := randWeights(t, r, typ, 130, 768)
+		checkMatMul(t, ref, nb, fmt.Sprintf("auto/t2/%v/130x768/b64", typ), w, deq, r, 64)
+	}
+}
+
+// checkMatMul runs one product on nb and the reference and compares them.
+func checkMatMul(t *testing.T, ref kernels.Backend, nb *Backend, name string, w kernels.Weights, deq []float32,
+	r *rand.Rand, batch int) {
+	t.Helper()
+	x := randVec(r, batch*w.Cols, 1)
+	if w.Type == kernels.Q8_0 || w.Type == kernels.Q4_0 {
+		x = q8Round(t, x)
+	}
+	want := make([]float32, batch*w.Rows)
+	got := make([]float32, batch*w.Rows+3)
+	got[len(got)-1] = 42
+	if err := ref.MatMul(want, w, x, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.MatMul(got, w, x, batch); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if got[len(got)-1] != 42 {
+		t.Fatalf("%s: wrote past batch*rows", name)
+	}
+	checkClose(t, name, got[:len(want)], want, deq, x, w.Rows, w.Cols, w.Type)
+}
