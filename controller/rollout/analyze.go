@@ -2,7 +2,9 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/krserve/krserve/controller/alert"
 	"github.com/krserve/krserve/controller/judge"
@@ -11,9 +13,9 @@ import (
 // analyze judges the interval that ends at t.now and moves the rollout.
 func (m *Machine) analyze(t *txn) {
 	st := t.st
-	b := m.src.SnapshotSince(st.Spec.Baseline, st.LastAnalysisAt)
+	b := m.src.SnapshotSince(st.Spec.Baseline, baselineSince(*st))
 	c := m.src.SnapshotSince(st.Spec.Canary, st.LastAnalysisAt)
-	v := m.judge.Judge(b, c, m.cfg.Criteria)
+	v := m.judge.Judge(b, c, stageCriteria(*st, m.cfg.Criteria))
 	v.Judge = m.cfg.Judge
 	t.verdict = &v
 	t.changed = true
@@ -57,6 +59,34 @@ func (m *Machine) analyze(t *txn) {
 				Message: fmt.Sprintf("%d analysis intervals in a row inconclusive: %s", st.Inconclusive, inconclusive(v))})
 		}
 	}
+}
+
+// baselineSince is where the baseline's data for an analysis begins: the
+// interval being judged, except at a 100 % stage, where the baseline serves
+// nothing and its last interval with traffic, the one before the stage
+// began (before the rollout, for a rollout whose only stage is 100 %), is
+// the reference. Once that data leaves the window the analysis is
+// inconclusive.
+func baselineSince(st State) time.Time {
+	if st.Weight >= 100 {
+		return st.StageStartedAt.Add(-time.Duration(st.Spec.Interval))
+	}
+	return st.LastAnalysisAt
+}
+
+// stageCriteria are the criteria of the current stage. At 100 % the
+// reference is the baseline's data from an earlier interval, under other
+// load and on a machine whose speed drifts; latency and throughput are not
+// comparable across time (the same reference reused by every interval of
+// the stage would also make consecutive verdicts correlated), so only the
+// error rate is judged. Criteria without the error rate keep all their
+// metrics.
+func stageCriteria(st State, c judge.Criteria) judge.Criteria {
+	if st.Weight < 100 || !slices.Contains(c.Metrics, judge.ErrorRate) {
+		return c
+	}
+	c.Metrics = []judge.Metric{judge.ErrorRate}
+	return c
 }
 
 // advance moves to the next stage, or promotes from the last one.

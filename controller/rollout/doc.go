@@ -26,6 +26,13 @@
 //     and every Config.InconclusiveAlert intervals in a row raise a warning
 //     alert.
 //
+// At a 100 % stage the baseline serves nothing, so there is no concurrent
+// baseline data: the canary is judged against the baseline's last interval
+// with traffic (the one before the stage began), on the error rate alone —
+// latency and throughput measured at other times under other load are not
+// comparable, and after promotion the regression detector watches them
+// against a stored profile.
+//
 // Rollback sets the weights to 100 % baseline and removes the canary's flag
 // overrides. Promotion merges the canary's overrides into the baseline's
 // (the baseline variant now runs the canary's configuration), removes the

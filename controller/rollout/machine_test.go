@@ -226,8 +226,9 @@ func TestHealthyCanaryPromoted(t *testing.T) {
 	if got := testutil.ToFloat64(e.metrics.state.WithLabelValues("promoted")); got != 1 {
 		t.Fatalf("krserve_rollout_state{state=promoted} = %v", got)
 	}
-	if got := testutil.ToFloat64(e.metrics.verdicts.WithLabelValues("ttft", "pass")); got != 4 {
-		t.Fatalf("ttft pass verdicts = %v, want 4", got)
+	// The 100 % stage judges only the error rate (see stageCriteria).
+	if got := testutil.ToFloat64(e.metrics.verdicts.WithLabelValues("ttft", "pass")); got != 3 {
+		t.Fatalf("ttft pass verdicts = %v, want 3", got)
 	}
 	if e.alerts.kinds(alert.KindPromoted) != 1 || e.alerts.kinds(alert.KindStage) != 3 {
 		t.Fatalf("alerts %+v", e.alerts.got)
