@@ -361,3 +361,30 @@ func TestStopper(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowdownIsAccurate: the fault knob stretches total generation time by
+// the configured fraction, even though single steps are far shorter than
+// the sleep granularity.
+func TestSlowdownIsAccurate(t *testing.T) {
+	m := stories(t)
+	h := newHarness(t, m, 256, kvpool.AllFlags(), Config{})
+	run := func(id string) time.Duration {
+		start := time.Now()
+		k := submit(t, h, id, prompts(1, 20, 0, 9)[0], 300, "")
+		wait(t, k)
+		return time.Since(start)
+	}
+	var base, slow []time.Duration
+	for i := 0; i < 3; i++ { // interleaved
+		h.s.SetSlowdown(0)
+		base = append(base, run(fmt.Sprint("b", i)))
+		h.s.SetSlowdown(0.25)
+		slow = append(slow, run(fmt.Sprint("s", i)))
+	}
+	slices.Sort(base)
+	slices.Sort(slow)
+	ratio := float64(slow[1]) / float64(base[1])
+	if ratio < 1.1 || ratio > 1.5 {
+		t.Errorf("slowdown 0.25 stretched generation by %.2f×, want about 1.25×", ratio)
+	}
+}

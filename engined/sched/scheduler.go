@@ -104,6 +104,7 @@ type Scheduler struct {
 	batch   llama.Batch
 	logits  []float32
 	arrival uint64
+	debt    time.Duration // fault-knob delay not yet slept
 }
 
 // seq is a request's scheduling state.
@@ -151,6 +152,25 @@ func New(cfg Config, deps Deps) (*Scheduler, error) {
 	}
 	s.SetSlowdown(cfg.Slowdown)
 	return s, nil
+}
+
+// throttle applies the fault knob. Steps are often shorter than the sleep
+// granularity, so the wanted delay accumulates as debt and is slept off in
+// chunks of at least a millisecond, crediting what each sleep really took:
+// the average slowdown is exact without busy-waiting.
+func (s *Scheduler) throttle(step time.Duration) {
+	f := math.Float64frombits(s.slowdown.Load())
+	if f <= 0 {
+		s.debt = 0
+		return
+	}
+	s.debt += time.Duration(float64(step) * f)
+	if s.debt < time.Millisecond {
+		return
+	}
+	start := time.Now()
+	time.Sleep(s.debt)
+	s.debt -= time.Since(start)
 }
 
 // SetSlowdown changes the fault knob live (see Config.Slowdown); values
@@ -247,9 +267,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		el := s.clock.Now().Sub(start)
 		s.m.stepSeconds.Observe(el.Seconds())
-		if f := math.Float64frombits(s.slowdown.Load()); f > 0 {
-			time.Sleep(time.Duration(float64(el) * f))
-		}
+		s.throttle(el)
 	}
 }
 
