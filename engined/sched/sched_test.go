@@ -362,29 +362,33 @@ func TestStopper(t *testing.T) {
 	}
 }
 
-// TestSlowdownIsAccurate: the fault knob stretches total generation time by
-// the configured fraction, even though single steps are far shorter than
-// the sleep granularity.
+// TestSlowdownIsAccurate: the fault knob's delay is exact on average even
+// though steps are far shorter than the sleep granularity and sleeps
+// overshoot.
 func TestSlowdownIsAccurate(t *testing.T) {
-	m := stories(t)
-	h := newHarness(t, m, 256, kvpool.AllFlags(), Config{})
-	run := func(id string) time.Duration {
-		start := time.Now()
-		k := submit(t, h, id, prompts(1, 20, 0, 9)[0], 300, "")
-		wait(t, k)
-		return time.Since(start)
+	clk := &stepClock{t: time.Unix(0, 0)}
+	s := &Scheduler{clock: clk}
+	var slept time.Duration
+	s.sleep = func(d time.Duration) {
+		slept += d
+		clk.t = clk.t.Add(d + 300*time.Microsecond) // every sleep overshoots
 	}
-	var base, slow []time.Duration
-	for i := 0; i < 3; i++ { // interleaved
-		h.s.SetSlowdown(0)
-		base = append(base, run(fmt.Sprint("b", i)))
-		h.s.SetSlowdown(0.25)
-		slow = append(slow, run(fmt.Sprint("s", i)))
+	s.SetSlowdown(0.25)
+	for i := 0; i < 1000; i++ {
+		s.throttle(100 * time.Microsecond) // 100 ms of steps in all
 	}
-	slices.Sort(base)
-	slices.Sort(slow)
-	ratio := float64(slow[1]) / float64(base[1])
-	if ratio < 1.1 || ratio > 1.5 {
-		t.Errorf("slowdown 0.25 stretched generation by %.2f×, want about 1.25×", ratio)
+	real := clk.t.Sub(time.Unix(0, 0))
+	if real < 24*time.Millisecond || real > 26*time.Millisecond {
+		t.Errorf("1000 steps of 100 µs at slowdown 0.25 were delayed %v, want 25 ms", real)
+	}
+	s.SetSlowdown(0)
+	before := clk.t
+	s.throttle(time.Second)
+	if clk.t != before {
+		t.Error("slowdown 0 still slept")
 	}
 }
+
+type stepClock struct{ t time.Time }
+
+func (c *stepClock) Now() time.Time { return c.t }

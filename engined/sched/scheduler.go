@@ -105,6 +105,7 @@ type Scheduler struct {
 	logits  []float32
 	arrival uint64
 	debt    time.Duration // fault-knob delay not yet slept
+	sleep   func(time.Duration)
 }
 
 // seq is a request's scheduling state.
@@ -150,6 +151,7 @@ func New(cfg Config, deps Deps) (*Scheduler, error) {
 		byID:   map[string]*seq{},
 		logits: make([]float32, cfg.MaxRunning*cfg.Vocab),
 	}
+	s.sleep = time.Sleep
 	s.SetSlowdown(cfg.Slowdown)
 	return s, nil
 }
@@ -168,9 +170,9 @@ func (s *Scheduler) throttle(step time.Duration) {
 	if s.debt < time.Millisecond {
 		return
 	}
-	start := time.Now()
-	time.Sleep(s.debt)
-	s.debt -= time.Since(start)
+	start := s.clock.Now()
+	s.sleep(s.debt)
+	s.debt -= s.clock.Now().Sub(start)
 }
 
 // SetSlowdown changes the fault knob live (see Config.Slowdown); values
