@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/krserve/krserve/internal/testenv"
+	"github.com/krserve/krserve/schemas"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command writing while a test reads.
@@ -75,14 +78,18 @@ func startUp(t *testing.T, extra ...string) map[string]string {
 	ready := filepath.Join(dir, "ready.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	var errb syncBuffer
-	done := make(chan int, 1)
-	args := append([]string{"up", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--data-dir", dir, "--ready-file", ready}, extra...)
+	done := make(chan struct{})
+	code := 0
+	args := append([]string{"up", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--data-dir", dir, "--ready-file", ready,
+		"--model", testenv.SharedFile(t, "models/stories260K.gguf"), "--engines", "1"}, extra...)
 	go func() {
-		done <- runMain(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &errb, stderr: &errb}, args)
+		defer close(done)
+		code = runMain(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &errb, stderr: &errb}, args)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if code := <-done; code != 0 && code != 130 {
+		<-done
+		if code != 0 && code != 130 {
 			t.Errorf("up exited %d: %s", code, errb.String())
 		}
 	})
@@ -96,7 +103,7 @@ func startUp(t *testing.T, extra ...string) map[string]string {
 			return info
 		}
 		select {
-		case code := <-done:
+		case <-done:
 			t.Fatalf("up exited %d before ready: %s", code, errb.String())
 		default:
 		}
@@ -133,5 +140,38 @@ func TestUpWithNatsCLI(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "krserve") {
 		t.Errorf("nats micro ls does not list krserve:\n%s", out)
+	}
+}
+
+// TestUpServesGenerate drives the one-process stack through the CLI: up,
+// then generate against its NATS URL, then the nats CLI on the tokenize
+// subject.
+func TestUpServesGenerate(t *testing.T) {
+	info := startUp(t)
+	code, out, stderr := run(t, "", "generate", "--nats", info["nats_url"], "--prompt", "Once upon a time", "--max-tokens", "12", "--json")
+	if code != 0 {
+		t.Fatalf("generate exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Text         string `json:"text"`
+		FinishReason string `json:"finish_reason"`
+		Usage        struct {
+			Generated int `json:"generated_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Usage.Generated != 12 || res.Text == "" {
+		t.Fatalf("generate output %q: %v", out, err)
+	}
+	// nats req on the tokenize subject returns ids (msgpack in, msgpack out:
+	// check the reply decodes as a TokenizeResponse via the CLI's raw output).
+	req, _ := schemas.Encode(&schemas.TokenizeRequest{V: 1, Texts: []string{"Once upon a time"}})
+	cmd := exec.Command(natsCLI(t), "--server", info["nats_url"], "req", "krserve.v1.tokenize", string(req), "--raw")
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nats req: %v", err)
+	}
+	var resp schemas.TokenizeResponse
+	if err := schemas.Decode(raw, &resp); err != nil || len(resp.IDs) != 1 || len(resp.IDs[0]) == 0 {
+		t.Fatalf("nats req tokenize reply %q: %v %+v", raw, err, resp)
 	}
 }
