@@ -20,6 +20,10 @@ type ConnConfig struct {
 	TLSCert   string        `env:"NATS_TLS_CERT" doc:"client certificate for mutual TLS"`         // client certificate (mutual TLS)
 	TLSKey    string        `env:"NATS_TLS_KEY" doc:"client key for mutual TLS"`                  // client key
 	Timeout   time.Duration `env:"NATS_CONNECT_TIMEOUT" envDefault:"5s" doc:"dial timeout"`
+	// InboxPrefix scopes reply inboxes so permissions can confine each user
+	// to its own (deploy/nats/permissions.conf); empty with a User means
+	// "_INBOX.<user>".
+	InboxPrefix string `env:"NATS_INBOX_PREFIX" doc:"reply inbox prefix; default _INBOX.<user> when a user is set"`
 }
 
 // Validate checks that the settings are consistent.
@@ -54,6 +58,13 @@ func Connect(cfg ConnConfig, name string, deps ConnDeps, opts ...nats.Option) (*
 	}
 	if cfg.User != "" {
 		all = append(all, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	prefix := cfg.InboxPrefix
+	if prefix == "" && cfg.User != "" {
+		prefix = "_INBOX." + cfg.User
+	}
+	if prefix != "" {
+		all = append(all, nats.CustomInboxPrefix(prefix))
 	}
 	if cfg.CredsFile != "" {
 		all = append(all, nats.UserCredentials(cfg.CredsFile))
