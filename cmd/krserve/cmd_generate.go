@@ -90,7 +90,7 @@ func runGenerate(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []stri
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	c := client.New(nc, client.Options{})
+	c := client.New(nc, client.Options{Subjects: bus.Subjects{Prefix: e.SubjectPrefix}})
 	req := &schemas.GenerateRequest{Prompt: *prompt, ConversationID: *conv, MaxTokens: int32(p.maxTokens), Sampling: p.sampling()}
 	if *asJSON {
 		out, err := c.Complete(ctx, req)
@@ -152,7 +152,7 @@ func runChat(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) 
 		return err
 	}
 	defer nc.Close()
-	c := client.New(nc, client.Options{})
+	c := client.New(nc, client.Options{Subjects: bus.Subjects{Prefix: e.SubjectPrefix}})
 	var msgs []schemas.ChatMessage
 	if *system != "" {
 		msgs = append(msgs, schemas.ChatMessage{Role: "system", Content: *system})

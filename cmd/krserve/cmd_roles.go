@@ -67,6 +67,7 @@ func runRole(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string, 
 	cc.URL = *natsURL
 	cfg := stack.Config{Model: model, Tokenizer: rf.tokenizer, Backend: rf.backend, Threads: rf.threadsPer(1), Runtime: rt,
 		Heartbeat: time.Second, Metrics: time.Second, Drain: e.DrainTimeout, Version: serviceVersion(), Control: true,
+		Subjects: bus.Subjects{Prefix: e.SubjectPrefix},
 		Connect: func(name string) (*nats.Conn, error) {
 			return bus.Connect(cc, name+"-"+id, bus.ConnDeps{Metrics: busMetrics, Logger: log})
 		}}

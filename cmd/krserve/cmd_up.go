@@ -94,7 +94,7 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 	st, err := stack.Start(stack.Config{Model: model, Tokenizer: rf.tokenizer, Backend: rf.backend, Threads: rf.threadsPer(len(specs)),
 		Engines: specs, Tokenizers: *tokenizers, Runtime: rt, Heartbeat: time.Second, Metrics: time.Second, Drain: e.DrainTimeout,
 		Control: true, Controller: !*noController,
-		Version: serviceVersion(),
+		Version: serviceVersion(), Subjects: bus.Subjects{Prefix: e.SubjectPrefix},
 		Connect: func(name string) (*nats.Conn, error) {
 			return srv.Connect(name, bus.ConnDeps{Metrics: busMetrics, Logger: log})
 		},
