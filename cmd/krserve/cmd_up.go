@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/krserve/krserve/bus"
+	"github.com/krserve/krserve/bus/client"
 	"github.com/krserve/krserve/config"
+	"github.com/krserve/krserve/internal/gateway"
 	"github.com/krserve/krserve/internal/health"
 	"github.com/krserve/krserve/internal/stack"
 	"github.com/nats-io/nats.go"
@@ -42,6 +44,7 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 	canary := fs.Int("canary-engines", 0, "engine workers of the canary variant")
 	tokenizers := fs.Int("tokenizers", 1, "tokenizer workers")
 	noController := fs.Bool("no-controller", false, "do not run the rollout controller in this process")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the OpenAI-compatible HTTP gateway (empty = off)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -129,7 +132,25 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 		})
 		g.Go(func() error { return hs.Run(gctx) })
 	}
+	var gw *gateway.Gateway
+	if *httpAddr != "" {
+		gw, err = gateway.New(gateway.Config{Addr: *httpAddr, ModelName: st.ModelName},
+			client.New(nc, client.Options{Subjects: bus.Subjects{Prefix: e.SubjectPrefix}, Metrics: busMetrics}),
+			gateway.Deps{Registerer: reg, Logger: log})
+		if err != nil {
+			_ = st.Stop()
+			return err
+		}
+		g.Go(func() error { return gw.Run(gctx) })
+		select {
+		case <-gw.Ready():
+		case <-gctx.Done():
+		}
+	}
 	info := map[string]string{"data_dir": dataDir, "model": model}
+	if gw != nil {
+		info["http_addr"] = gw.Addr()
+	}
 	if *listen != "" {
 		info["nats_url"] = srv.ClientURL()
 	}
@@ -148,6 +169,9 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 		fmt.Fprintf(env.stderr, "  NATS:     %s\n", u)
 		fmt.Fprintf(env.stderr, "  try:      krserve generate --nats %s --prompt \"Once upon a time\"\n", u)
 		fmt.Fprintf(env.stderr, "            nats --server %s micro ls\n", u)
+	}
+	if a := info["http_addr"]; a != "" {
+		fmt.Fprintf(env.stderr, "  OpenAI:   http://%s/v1   (curl http://%s/v1/models)\n", a, a)
 	}
 	if a := info["metrics_addr"]; a != "" {
 		fmt.Fprintf(env.stderr, "  metrics:  http://%s/metrics\n", a)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +83,7 @@ func startUp(t *testing.T, extra ...string) map[string]string {
 	done := make(chan struct{})
 	code := 0
 	args := append([]string{"up", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--data-dir", dir, "--ready-file", ready,
-		"--model", testenv.SharedFile(t, "models/stories260K.gguf"), "--engines", "1"}, extra...)
+		"--model", testenv.SharedFile(t, "models/stories260K.gguf"), "--engines", "1", "--http", "127.0.0.1:0"}, extra...)
 	go func() {
 		defer close(done)
 		code = runMain(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &errb, stderr: &errb}, args)
@@ -173,5 +175,16 @@ func TestUpServesGenerate(t *testing.T) {
 	var resp schemas.TokenizeResponse
 	if err := schemas.Decode(raw, &resp); err != nil || len(resp.IDs) != 1 || len(resp.IDs[0]) == 0 {
 		t.Fatalf("nats req tokenize reply %q: %v %+v", raw, err, resp)
+	}
+	// The OpenAI gateway started by up answers too.
+	hr, err := http.Post("http://"+info["http_addr"]+"/v1/completions", "application/json",
+		strings.NewReader(`{"model":"stories260K","prompt":"Once upon a time","max_tokens":5,"temperature":0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hr.Body.Close()
+	body, _ := io.ReadAll(hr.Body)
+	if hr.StatusCode != 200 || !strings.Contains(string(body), `"completion_tokens":5`) {
+		t.Errorf("gateway: %d %s", hr.StatusCode, body)
 	}
 }
