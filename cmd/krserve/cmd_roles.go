@@ -43,6 +43,7 @@ func runRole(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string, 
 		url = defaultNATS
 	}
 	natsURL := fs.String("nats", url, "NATS URL")
+	noJobs := fs.Bool("no-jobs", false, "engine: do not pull batch jobs (the jobs stream must exist: krserve up or krserve jobs setup creates it)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -73,6 +74,7 @@ func runRole(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string, 
 		}}
 	if role == "engine" {
 		cfg.Engines = []stack.EngineSpec{{ID: id, Variant: rf.variant}}
+		cfg.Jobs = !*noJobs
 	} else {
 		cfg.Tokenizers = 1
 		cfg.TokenizerIDs = []string{id}

@@ -87,6 +87,12 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 	}
 	defer func() { _ = svc.Stop() }()
 
+	sctx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
+	err = stack.SetupJobs(sctx, nc, bus.Subjects{Prefix: e.SubjectPrefix})
+	cancelSetup()
+	if err != nil {
+		return err
+	}
 	var specs []stack.EngineSpec
 	for i := 0; i < *engines; i++ {
 		specs = append(specs, stack.EngineSpec{ID: fmt.Sprintf("engine-%d", i+1), Variant: "baseline"})
@@ -96,7 +102,7 @@ func runUp(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string) er
 	}
 	st, err := stack.Start(stack.Config{Model: model, Tokenizer: rf.tokenizer, Backend: rf.backend, Threads: rf.threadsPer(len(specs)),
 		Engines: specs, Tokenizers: *tokenizers, Runtime: rt, Heartbeat: time.Second, Metrics: time.Second, Drain: e.DrainTimeout,
-		Control: true, Controller: !*noController,
+		Control: true, Controller: !*noController, Jobs: true,
 		Version: serviceVersion(), Subjects: bus.Subjects{Prefix: e.SubjectPrefix},
 		Connect: func(name string) (*nats.Conn, error) {
 			return srv.Connect(name, bus.ConnDeps{Metrics: busMetrics, Logger: log})

@@ -188,3 +188,24 @@ func TestUpServesGenerate(t *testing.T) {
 		t.Errorf("gateway: %d %s", hr.StatusCode, body)
 	}
 }
+
+// TestUpRunsJobs: a batch job submitted through the CLI is served by the
+// engines of `krserve up`.
+func TestUpRunsJobs(t *testing.T) {
+	info := startUp(t)
+	url := info["nats_url"]
+	if code, _, stderr := run(t, "", "jobs", "submit", "--nats", url, "--id", "job-up-1", "--prompt", "Once upon a time", "--max-tokens", "6"); code != 0 {
+		t.Fatalf("jobs submit: %d %s", code, stderr)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, out, _ := run(t, "", "jobs", "results", "--nats", url, "--json", "job-up-1")
+		if code == 0 && strings.Contains(out, `"done"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job not done: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

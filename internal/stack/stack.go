@@ -16,6 +16,7 @@ import (
 	"github.com/krserve/krserve/controller/control"
 	"github.com/krserve/krserve/engined"
 	"github.com/krserve/krserve/engined/gguf"
+	"github.com/krserve/krserve/engined/jobs"
 	"github.com/krserve/krserve/engined/kvpool"
 	"github.com/krserve/krserve/engined/llama"
 	"github.com/krserve/krserve/tokenizerd"
@@ -54,12 +55,15 @@ type Config struct {
 	// Controller runs a rollout controller in the stack (implies Control).
 	Controller       bool
 	ControllerConfig *controller.Config // nil = controller.DefaultConfig
-	Runtime          config.Runtime
-	Subjects         bus.Subjects
-	Heartbeat        time.Duration
-	Metrics          time.Duration
-	Drain            time.Duration
-	Version          string
+	// Jobs makes every engine pull batch jobs (jobs.Setup must have run:
+	// SetupJobs does it).
+	Jobs      bool
+	Runtime   config.Runtime
+	Subjects  bus.Subjects
+	Heartbeat time.Duration
+	Metrics   time.Duration
+	Drain     time.Duration
+	Version   string
 	// Connect opens a connection for one component.
 	Connect func(name string) (*nats.Conn, error)
 }
@@ -204,11 +208,54 @@ func Start(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stack, err
 	for _, w := range s.Engines {
 		s.run(ctx, w.Run)
 	}
+	if cfg.Jobs {
+		if err := s.startJobs(ctx, cfg, tok, tpl, reg, log); err != nil {
+			return nil, err
+		}
+	}
 	for _, w := range s.Tokenizers {
 		s.run(ctx, w.Run)
 	}
 	ok = true
 	return s, nil
+}
+
+// SetupJobs creates the batch job streams, results bucket and consumer.
+func SetupJobs(ctx context.Context, nc *nats.Conn, subjects bus.Subjects) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("stack: jetstream: %w", err)
+	}
+	_, err = jobs.Setup(ctx, js, jobs.Config{Subjects: subjects})
+	return err
+}
+
+// startJobs runs one job consumer beside every engine worker. A consumer
+// stops fetching when its context ends or its engine drains.
+func (s *Stack) startJobs(ctx context.Context, cfg Config, tok *tokenizer.Tokenizer, tpl *chat.Template, reg prometheus.Registerer, log *slog.Logger) error {
+	for i, w := range s.Engines {
+		id := cfg.Engines[i].ID
+		nc, err := s.connect(cfg, "jobs-"+id)
+		if err != nil {
+			return err
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("stack: jetstream: %w", err)
+		}
+		var r prometheus.Registerer
+		if reg != nil {
+			r = prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg)
+		}
+		enc := &tokenizerd.Encoder{Tok: tok, Template: tpl, ModelID: cfg.ModelName, BlockSize: s.EngineCore[i].BlockSize(), ContextLen: s.ContextLen}
+		c, err := jobs.NewConsumer(jobs.ConsumerConfig{WorkerID: id, Subjects: cfg.Subjects, DrainTimeout: cfg.Drain},
+			jobs.ConsumerDeps{JS: js, Engine: w, Encoder: enc, Registerer: r, Logger: log})
+		if err != nil {
+			return err
+		}
+		s.run(ctx, c.Run)
+	}
+	return nil
 }
 
 // follow wires the control bucket: tokenizers take canary weights, engines
