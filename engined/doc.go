@@ -21,7 +21,8 @@
 //     krserve.v1.heartbeat.engine.<worker> liveness and load,
 //     krserve.v1.metrics.<variant>.<worker> windows of per-request metrics
 //     (this worker is the only publisher of that subject).
-//   - Batch jobs (jobs.go) are pulled from the JetStream work queue.
+//   - Batch jobs are pulled from the JetStream work queue by a consumer from
+//     package engined/jobs running beside the worker.
 //
 // Ownership: after admission a request belongs to the scheduler goroutine,
 // which calls its sink; the sink publishes and records metrics. The worker's
