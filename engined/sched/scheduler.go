@@ -158,7 +158,7 @@ func New(cfg Config, deps Deps) (*Scheduler, error) {
 
 // throttle applies the fault knob. Steps are often shorter than the sleep
 // granularity, so the wanted delay accumulates as debt and is slept off in
-// chunks of at least a millisecond, crediting what each sleep really took:
+// chunks of at least 100 µs, crediting what each sleep really took:
 // the average slowdown is exact without busy-waiting.
 func (s *Scheduler) throttle(step time.Duration) {
 	f := math.Float64frombits(s.slowdown.Load())
@@ -167,7 +167,7 @@ func (s *Scheduler) throttle(step time.Duration) {
 		return
 	}
 	s.debt += time.Duration(float64(step) * f)
-	if s.debt < time.Millisecond {
+	if s.debt < 100*time.Microsecond {
 		return
 	}
 	start := s.clock.Now()
