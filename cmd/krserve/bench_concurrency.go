@@ -21,7 +21,7 @@ func init() {
 	registerBench(&command{
 		name:    "concurrency",
 		summary: "aggregate decode tokens/s of 1, 4 and 10 concurrent streams (continuous batching) against sequential serving",
-		usage:   "--model PATH [--threads N] [--tokens 64] [--streams 1,4,10] [--sequential 4] [--reps 3] [--json]",
+		usage:   "--model PATH [--threads N] [--tokens 64] [--streams 1,4,10] [--sequential 4] [--reps 3] [--json] [--plot out.png]",
 		run:     runBenchConcurrency,
 	})
 }
@@ -56,6 +56,7 @@ func runBenchConcurrency(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, arg
 	fs.IntVar(&o.sequential, "sequential", 4, "requests served one at a time for the sequential baseline")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions; each number is the median")
 	asJSON := fs.Bool("json", false, "print JSON")
+	plotPath := fs.String("plot", "", "write a PNG chart of the result to this file")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -78,6 +79,11 @@ func runBenchConcurrency(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, arg
 	res, err := measureConcurrency(ctx, env.stderr, m, tok, modelID(ef.model), o)
 	if err != nil {
 		return err
+	}
+	if *plotPath != "" {
+		if err := concurrencyFigure(res).Save(*plotPath); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(env.stdout).Encode(res)

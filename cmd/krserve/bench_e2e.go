@@ -30,7 +30,7 @@ func init() {
 	registerBench(&command{
 		name:    "e2e",
 		summary: "time to first token and tokens/s through the NATS pipeline against the in-process engine, and batched tokenization",
-		usage:   "--model PATH [--tokenizer P] [--requests 200] [--concurrency 10] [--tokens 16] [--threads N] [--runtime FILE] [--json]",
+		usage:   "--model PATH [--tokenizer P] [--requests 200] [--concurrency 10] [--tokens 16] [--threads N] [--runtime FILE] [--json] [--plot out.png]",
 		run:     runBenchE2E,
 	})
 }
@@ -81,6 +81,7 @@ func runBenchE2E(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []stri
 	fs.IntVar(&o.tokenizeReps, "tokenize-reps", 21, "repetitions of the tokenization measurement (median)")
 	runtimeFile := fs.String("runtime", "", "runtime YAML with the feature flags of the pipeline (default: built-in defaults = config/runtime.yaml)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	plotPath := fs.String("plot", "", "write a PNG chart of the result to this file")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -102,6 +103,11 @@ func runBenchE2E(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []stri
 	res, err := measureE2E(ctx, env.stderr, o)
 	if err != nil {
 		return err
+	}
+	if *plotPath != "" {
+		if err := e2eFigure(res).Save(*plotPath); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(env.stdout).Encode(res)

@@ -25,7 +25,7 @@ func init() {
 	registerBench(&command{
 		name:    "kv",
 		summary: "time to first token per turn of a growing chat, with the KV pool (prefix reuse) against without",
-		usage:   "--model PATH [--tokenizer P] [--turns 5] [--history 1000] [--reply-tokens 16] [--reps 3] [--threads N] [--json]",
+		usage:   "--model PATH [--tokenizer P] [--turns 5] [--history 1000] [--reply-tokens 16] [--reps 3] [--threads N] [--json] [--plot out.png]",
 		run:     runBenchKV,
 	})
 }
@@ -60,6 +60,7 @@ func runBenchKV(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []strin
 	fs.IntVar(&o.reply, "reply-tokens", 16, "tokens the model generates per turn; they join the history")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of the whole chat; each turn reports the median")
 	asJSON := fs.Bool("json", false, "print JSON")
+	plotPath := fs.String("plot", "", "write a PNG chart of the result to this file")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -75,6 +76,11 @@ func runBenchKV(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []strin
 	res, err := measureKV(ctx, env.stderr, m, tok, modelID(ef.model), o)
 	if err != nil {
 		return err
+	}
+	if *plotPath != "" {
+		if err := kvFigure(res).Save(*plotPath); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(env.stdout).Encode(res)
