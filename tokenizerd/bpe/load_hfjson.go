@@ -46,7 +46,42 @@ type hfParts struct {
 	raw    map[string]string // top-level key -> raw JSON
 	model  hfModel
 	vocab  []hfEntry
-	merges [][2]string
+	merges hfMerges
+}
+
+// hfMerges holds the merges of a tokenizer.json as offsets, four per merge
+// (start and end of the left and right text): into src, or, with the top bit
+// set, into esc for texts that had JSON escapes.
+type hfMerges struct {
+	src string
+	esc []byte
+	off []uint32
+}
+
+const hfEscBit = 1 << 31
+
+func (h *hfMerges) addRaw(a, b int) { h.off = append(h.off, uint32(a), uint32(b)) }
+
+func (h *hfMerges) addEsc(s string) {
+	a := len(h.esc)
+	h.esc = append(h.esc, s...)
+	h.off = append(h.off, uint32(a)|hfEscBit, uint32(len(h.esc))|hfEscBit)
+}
+
+func (h *hfMerges) text(a, b uint32) string {
+	if a&hfEscBit != 0 {
+		return unsafeString(h.esc[a&^hfEscBit : b&^hfEscBit])
+	}
+	return h.src[a:b]
+}
+
+// Len returns the number of merges.
+func (h *hfMerges) Len() int { return len(h.off) / 4 }
+
+// Pair returns the texts of merge i.
+func (h *hfMerges) Pair(i int) (string, string) {
+	o := h.off[4*i : 4*i+4 : 4*i+4]
+	return h.text(o[0], o[1]), h.text(o[2], o[3])
 }
 
 type hfEntry struct {
@@ -93,33 +128,43 @@ func scanHF(src string) (*hfParts, error) {
 				if r.peek() == 'n' {
 					return r.lit("null")
 				}
-				p.merges = make([][2]string, 0, len(src)/64)
+				p.merges = hfMerges{src: src, off: make([]uint32, 0, len(src)/8)}
 				return r.array(func() bool {
 					if r.peek() == '"' {
+						start := r.i + 1
 						s, ok := r.str()
-						a, b, cut := strings.Cut(s, " ")
-						if !ok || !cut {
-							err = fmt.Errorf("%w: merge %d %q is not \"left right\"", ErrFormat, len(p.merges), s)
+						k := strings.IndexByte(s, ' ')
+						if !ok || k < 0 {
+							err = fmt.Errorf("%w: merge %d %q is not \"left right\"", ErrFormat, p.merges.Len(), s)
 							return false
 						}
-						p.merges = append(p.merges, [2]string{a, b})
+						if r.i-1-start == len(s) {
+							p.merges.addRaw(start, start+k)
+							p.merges.addRaw(start+k+1, start+len(s))
+						} else {
+							p.merges.addEsc(s[:k])
+							p.merges.addEsc(s[k+1:])
+						}
 						return true
 					}
-					var pair [2]string
-					n := 0
+					n, idx := 0, p.merges.Len()
 					ok := r.array(func() bool {
+						start := r.i + 1
 						s, ok := r.str()
 						if ok && n < 2 {
-							pair[n] = s
+							if r.i-1-start == len(s) {
+								p.merges.addRaw(start, start+len(s))
+							} else {
+								p.merges.addEsc(s)
+							}
 						}
 						n++
 						return ok
 					})
 					if !ok || n != 2 {
-						err = fmt.Errorf("%w: merge %d is not a pair of strings", ErrFormat, len(p.merges))
+						err = fmt.Errorf("%w: merge %d is not a pair of strings", ErrFormat, idx)
 						return false
 					}
-					p.merges = append(p.merges, pair)
 					return true
 				})
 			}
@@ -208,7 +253,11 @@ type hfPost struct {
 // there is one; otherwise they are -1 (tokenizer_config.json, which this
 // function does not read, may name them).
 func LoadHFJSON(data []byte) (*Loaded, error) {
-	p, err := scanHF(string(data))
+	if len(data) >= hfEscBit {
+		return nil, fmt.Errorf("%w: tokenizer.json of %d bytes is too large", ErrFormat, len(data))
+	}
+	// The scan reads data in place; nothing it returns aliases data.
+	p, err := scanHF(unsafeString(data))
 	if err != nil {
 		return nil, err
 	}
@@ -269,18 +318,22 @@ func LoadHFJSON(data []byte) (*Loaded, error) {
 	ordinary := make([]bool, nv)
 	copy(ordinary, has)
 	specials := make([]Special, 0, len(added))
-	isAdded := make(map[int32]string, len(added))
+	isAdded := make([]bool, nv)
 	for _, a := range added {
 		specials = append(specials, Special{Text: a.Content, ID: a.ID, UserDefined: !a.Special})
 		ordinary[a.ID] = false
-		isAdded[a.ID] = a.Content
+	}
+	// An added token replaces the vocabulary text of its id in the arena;
+	// when added_tokens repeats an id, the last entry wins.
+	for _, a := range added {
+		texts[a.ID], isAdded[a.ID] = a.Content, true
 	}
 	arena := make([]byte, 0, nv*8)
 	offs := make([]uint32, nv+1)
 	for id := 0; id < nv; id++ {
 		offs[id] = uint32(len(arena))
-		if c, ok := isAdded[int32(id)]; ok {
-			arena = append(arena, c...)
+		if isAdded[id] {
+			arena = append(arena, texts[id]...)
 			continue
 		}
 		if !has[id] {
@@ -314,12 +367,8 @@ func LoadHFJSON(data []byte) (*Loaded, error) {
 			byteTokens[b[0]] = sp.ID
 		}
 	}
-	mergeTexts := p.merges
-	if mergeTexts == nil {
-		mergeTexts = [][2]string{}
-	}
 	m, err := buildModel(vocabSpec{pre: pre, longS: true, arena: arena, offs: offs, ordinary: ordinary,
-		mergeTexts: mergeTexts, textID: textID, byteTokens: byteTokens, wholeOK: mdl.IgnoreMerges})
+		mergeTexts: &p.merges, textID: textID, byteTokens: byteTokens, wholeOK: mdl.IgnoreMerges})
 	if err != nil {
 		return nil, err
 	}
