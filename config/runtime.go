@@ -35,7 +35,7 @@ type ParallelTokenizer struct {
 	BatchMode       bool `yaml:"batch_mode" doc:"micro-batch requests that arrive within the batch window"`
 	ThreadPoolSize  int  `yaml:"thread_pool_size" doc:"bound of the encode queue (texts waiting for a thread); full = overloaded error"`
 	FallbackOnError bool `yaml:"fallback_on_error" doc:"re-encode sequentially when the parallel path fails"`
-	BatchWindowUs   int  `yaml:"batch_window_us" doc:"micro-batch window in microseconds"`
+	BatchWindowUs   int  `yaml:"batch_window_us" doc:"micro-batch window in microseconds; 0 = batch whatever arrived meanwhile without waiting (adds no latency)"`
 	MaxBatch        int  `yaml:"max_batch" doc:"most requests in one micro-batch"`
 }
 
@@ -54,7 +54,7 @@ type KVCachePool struct {
 func DefaultRuntime() Runtime {
 	return Runtime{CPU: CPUOptimizations{
 		ParallelTokenizer: ParallelTokenizer{Enabled: true, NumThreads: 0, UseSIMD: true, BatchMode: true,
-			ThreadPoolSize: 256, FallbackOnError: true, BatchWindowUs: 200, MaxBatch: 32},
+			ThreadPoolSize: 256, FallbackOnError: true, BatchWindowUs: 0, MaxBatch: 32},
 		KVCachePool: KVCachePool{Enabled: true, MaxSequences: 64, MaxTokensPerSequence: 4096,
 			PrefixMatching: true, LRUEviction: true, MemoryLimitMB: 256, BlockSize: 16},
 	}}
