@@ -98,14 +98,16 @@ type Scheduler struct {
 	slowdown atomic.Uint64 // math.Float64bits of the fault slowdown
 
 	// Owned by Run.
-	queue   []*seq // waiting, incl. preempted
-	active  []*seq // admitted
-	byID    map[string]*seq
-	batch   llama.Batch
-	logits  []float32
-	arrival uint64
-	debt    time.Duration // fault-knob delay not yet slept
-	sleep   func(time.Duration)
+	queue    []*seq // waiting, incl. preempted
+	active   []*seq // admitted
+	byID     map[string]*seq
+	batch    llama.Batch
+	logits   []float32
+	arrival  uint64
+	debt     time.Duration // fault-knob delay not yet slept
+	lastStep time.Time     // end of the previous step (fault knob)
+	busy     bool          // sequences were active after the previous step
+	sleep    func(time.Duration)
 }
 
 // seq is a request's scheduling state.
@@ -267,9 +269,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if err := s.step(); err != nil {
 			return err
 		}
-		el := s.clock.Now().Sub(start)
+		end := s.clock.Now()
+		el := end.Sub(start)
 		s.m.stepSeconds.Observe(el.Seconds())
-		s.throttle(el)
+		// The fault knob stretches the whole cycle since the previous step
+		// (forward pass, sampling, streaming, admission), so it slows the
+		// inter-token time by the configured fraction; an idle gap before
+		// the step does not count.
+		cycle := el
+		if !s.lastStep.IsZero() && s.busy {
+			cycle = end.Sub(s.lastStep)
+		}
+		s.throttle(cycle)
+		// The next cycle starts after the delay, so delays do not compound.
+		s.lastStep, s.busy = s.clock.Now(), len(s.active) > 0
 	}
 }
 
