@@ -47,6 +47,14 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 bench: ## Go benchmarks (short); see docs/BENCHMARKS.md for the krserve bench commands
 	$(GO) test -run '^$$' -bench . -benchtime 200ms -benchmem ./...
 
+DURATION ?= 10m
+SOAK_MODEL ?= ../shared/models/stories260K.gguf
+SOAK_FLAGS ?=
+
+.PHONY: soak
+soak: build ## steady mixed load for DURATION (default 10m) on SOAK_MODEL; fails on errors or > 5 % memory growth
+	./$(BIN) bench soak --model $(SOAK_MODEL) --duration $(DURATION) --kv-mb 16 $(SOAK_FLAGS)
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin

@@ -87,6 +87,7 @@ type Worker struct {
 	rejects *prometheus.CounterVec
 	admits  prometheus.Counter
 	gone    prometheus.Counter
+	bad     *prometheus.CounterVec
 }
 
 // NewWorker validates cfg; it starts nothing.
@@ -104,9 +105,10 @@ func NewWorker(cfg Config, deps Deps) (*Worker, error) {
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "krserve_engine_requests_rejected_total", Help: "Engine requests rejected before admission, by error code."}, []string{"code"}),
 		admits:  prometheus.NewCounter(prometheus.CounterOpts{Name: "krserve_engine_requests_admitted_total", Help: "Engine requests admitted to the scheduler."}),
 		gone:    prometheus.NewCounter(prometheus.CounterOpts{Name: "krserve_engine_consumer_gone_total", Help: "Requests cancelled because nobody subscribed to their stream any more."}),
+		bad:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "krserve_engine_bad_messages_total", Help: "Fire-and-forget messages (cancellations) dropped as malformed, by subject."}, []string{"subject"}),
 	}
 	if deps.Registerer != nil {
-		deps.Registerer.MustRegister(w.rejects, w.admits, w.gone)
+		deps.Registerer.MustRegister(w.rejects, w.admits, w.gone, w.bad)
 	}
 	return w, nil
 }
@@ -303,6 +305,7 @@ func (w *Worker) observe(s *streamSink, r *sched.Result, e *schemas.Error) { w.w
 func (w *Worker) onCancel(m *nats.Msg) {
 	var c schemas.Cancel
 	if err := schemas.Decode(m.Data, &c); err != nil {
+		w.bad.WithLabelValues("cancel").Inc()
 		return
 	}
 	w.eng.Sched.Cancel(c.RequestID)

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"math"
+	"unicode/utf8"
 )
 
 // Limits enforced by Validate. Workers may enforce tighter ones (context
@@ -110,8 +111,17 @@ func (r *GenerateRequest) Validate() error {
 	case len(r.Model) > MaxIDLen:
 		return invalid(m, "model", "%d bytes exceeds %d", len(r.Model), MaxIDLen)
 	}
+	// Text must be UTF-8: the tokenizer would otherwise encode the stray
+	// bytes through byte fallback and the model would see a different text
+	// than any JSON gateway can express.
+	if !utf8.ValidString(r.Prompt) {
+		return invalid(m, "prompt", "not valid UTF-8")
+	}
 	total := len(r.Prompt)
 	for i, msg := range r.Messages {
+		if !utf8.ValidString(msg.Content) {
+			return invalid(m, "messages", "message %d is not valid UTF-8", i)
+		}
 		switch msg.Role {
 		case "system", "user", "assistant", "tool":
 		default:
@@ -125,6 +135,9 @@ func (r *GenerateRequest) Validate() error {
 	for i, s := range r.Stop {
 		if s == "" || len(s) > MaxStopLen {
 			return invalid(m, "stop", "stop string %d is empty or longer than %d bytes", i, MaxStopLen)
+		}
+		if !utf8.ValidString(s) {
+			return invalid(m, "stop", "stop string %d is not valid UTF-8", i)
 		}
 	}
 	for i, id := range r.StopIDs {

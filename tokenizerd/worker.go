@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,8 +105,12 @@ type Worker struct {
 	inflight chan struct{}
 	weights  atomic.Pointer[route.Weights]
 	draining atomic.Bool
-	wg       sync.WaitGroup
-	m        *metrics
+	// admitMu orders enqueueing against the start of the drain: a handler
+	// holds it shared from its draining check to its enqueue, Run holds it
+	// exclusively to set draining, so nothing enters pending after that.
+	admitMu sync.RWMutex
+	wg      sync.WaitGroup
+	m       *metrics
 }
 
 // job is one generate request on its way through the worker.
@@ -169,10 +174,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer close(hbDone); w.heartbeatLoop(hbCtx) }()
 
 	<-ctx.Done()
+	w.admitMu.Lock()
 	w.draining.Store(true)
+	w.admitMu.Unlock()
 	w.heartbeat(schemas.StateDraining)
-	_ = svc.Stop() // no new requests
-	stopBatcher()  // the batcher flushes what is pending, then exits
+	// No new requests: the endpoint subscription drains, and requests still
+	// delivered to it are redirected to the other tokenizers (onGenerate).
+	_ = svc.Stop()
+	stopBatcher() // the batcher flushes what is pending, then exits
 	<-batcherDone
 	w.wg.Wait() // every accepted request forwarded or failed
 	stopHB()
@@ -185,9 +194,11 @@ func (w *Worker) subscribeRouting() ([]*nats.Subscription, error) {
 	s := w.cfg.Subjects
 	hb, err := w.nc.Subscribe(s.Heartbeat("engine", "*"), func(m *nats.Msg) {
 		var h schemas.Heartbeat
-		if schemas.Decode(m.Data, &h) == nil {
-			w.router.ObserveHeartbeat(&h)
+		if schemas.Decode(m.Data, &h) != nil {
+			w.m.bad.WithLabelValues("heartbeat").Inc()
+			return
 		}
+		w.router.ObserveHeartbeat(&h)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tokenizerd: subscribe heartbeats: %w", err)
@@ -198,9 +209,11 @@ func (w *Worker) subscribeRouting() ([]*nats.Subscription, error) {
 	}
 	kv, err := w.nc.Subscribe(s.KV("*"), func(m *nats.Msg) {
 		var e schemas.KVEvents
-		if schemas.Decode(m.Data, &e) == nil && int(e.BlockSize) == w.cfg.BlockSize {
-			w.router.ObserveKV(&e)
+		if schemas.Decode(m.Data, &e) != nil || int(e.BlockSize) != w.cfg.BlockSize {
+			w.m.bad.WithLabelValues("kv").Inc()
+			return
 		}
+		w.router.ObserveKV(&e)
 	})
 	if err != nil {
 		_ = hb.Unsubscribe()
@@ -228,15 +241,39 @@ func (w *Worker) addService() (micro.Service, error) {
 		_ = svc.Stop()
 		return nil, err
 	}
-	if err := add("tokenize", s.Tokenize(), bus.QueueTokenizer, bus.Handler(10*time.Second, w.tokenize)); err != nil {
+	if err := add("tokenize", s.Tokenize(), bus.QueueTokenizer, w.counted("tokenize", bus.Handler(10*time.Second, w.tokenize))); err != nil {
 		_ = svc.Stop()
 		return nil, err
 	}
-	if err := add("detokenize", s.Detokenize(), bus.QueueTokenizer, bus.Handler(10*time.Second, w.detokenize)); err != nil {
+	if err := add("detokenize", s.Detokenize(), bus.QueueTokenizer, w.counted("detokenize", bus.Handler(10*time.Second, w.detokenize))); err != nil {
 		_ = svc.Stop()
 		return nil, err
 	}
 	return svc, nil
+}
+
+// counted counts the error replies of a service endpoint by code.
+func (w *Worker) counted(endpoint string, h micro.Handler) micro.Handler {
+	return micro.HandlerFunc(func(r micro.Request) {
+		h.Handle(countingRequest{Request: r, count: func(code string) {
+			c := schemas.CodeInternal
+			if n, err := strconv.Atoi(code); err == nil {
+				c = schemas.Code(n)
+			}
+			w.m.serviceRejected.WithLabelValues(endpoint, c.String()).Inc()
+		}})
+	})
+}
+
+// countingRequest reports each error reply before sending it.
+type countingRequest struct {
+	micro.Request
+	count func(code string)
+}
+
+func (r countingRequest) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
+	r.count(code)
+	return r.Request.Error(code, description, data, opts...)
 }
 
 func (w *Worker) tokenize(ctx context.Context, req *schemas.TokenizeRequest) (*schemas.TokenizeResponse, error) {
@@ -297,17 +334,50 @@ func (w *Worker) onGenerate(r micro.Request) {
 		w.fail(j, schemas.NewError(schemas.CodeNotFound, "model %q is not served (have %q)", j.req.Model, w.cfg.ModelName))
 		return
 	}
+	w.admitMu.RLock()
 	if w.draining.Load() {
-		w.fail(j, schemas.NewError(schemas.CodeNoWorker, "tokenizer %s is draining", w.cfg.WorkerID))
+		w.admitMu.RUnlock()
+		w.redirect(r, j)
 		return
 	}
 	w.wg.Add(1)
 	select {
 	case w.pending <- j:
+		w.admitMu.RUnlock()
 	default:
+		w.admitMu.RUnlock()
 		w.wg.Done()
 		w.fail(j, schemas.NewError(schemas.CodeOverloaded, "tokenizer queue full (%d pending)", cap(w.pending)))
 	}
+}
+
+// HeaderRedirects counts how often a draining tokenizer handed a generate
+// request back to the tokenizer queue group.
+const HeaderRedirects = "Krserve-Redirects"
+
+// maxRedirects bounds the hand-backs of one request, so requests cannot
+// circle among tokenizers that are all draining.
+const maxRedirects = 3
+
+// redirect hands a request that reached this worker after it began to
+// drain (the endpoint subscription was still delivering) back to the
+// generate subject with the same reply subject: another tokenizer of the
+// queue group takes it. With none left the producer gets NATS "no
+// responders" on its inbox (no_worker), as if no tokenizer had been up.
+func (w *Worker) redirect(r micro.Request, j *job) {
+	n, _ := strconv.Atoi(r.Headers().Get(HeaderRedirects))
+	if n >= maxRedirects {
+		w.fail(j, schemas.NewError(schemas.CodeNoWorker, "tokenizer %s is draining (request redirected %d times)", w.cfg.WorkerID, n))
+		return
+	}
+	msg := nats.NewMsg(w.cfg.Subjects.Generate())
+	msg.Reply, msg.Data = r.Reply(), r.Data()
+	msg.Header.Set(HeaderRedirects, strconv.Itoa(n+1))
+	if err := w.nc.PublishMsg(msg); err != nil {
+		w.fail(j, schemas.NewError(schemas.CodeNoWorker, "tokenizer %s is draining and could not redirect: %v", w.cfg.WorkerID, err))
+		return
+	}
+	w.m.redirected.Inc()
 }
 
 // fail sends a typed error as the whole stream of a request.
@@ -498,9 +568,12 @@ func (w *Worker) heartbeat(state schemas.WorkerState) {
 }
 
 type metrics struct {
-	rejected  *prometheus.CounterVec
-	routed    *prometheus.CounterVec
-	batchSize prometheus.Histogram
+	rejected        *prometheus.CounterVec
+	serviceRejected *prometheus.CounterVec
+	bad             *prometheus.CounterVec
+	redirected      prometheus.Counter
+	routed          *prometheus.CounterVec
+	batchSize       prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -508,9 +581,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "krserve_tokenizer_requests_rejected_total", Help: "Generate requests answered with an error by the tokenizer worker, by code."}, []string{"code"}),
 		routed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "krserve_tokenizer_requests_routed_total", Help: "Generate requests forwarded, by routing decision (cache_hit, cost, queue_group)."}, []string{"decision"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "krserve_tokenizer_batch_size", Help: "Requests per micro-batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
+		serviceRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "krserve_tokenizer_service_rejected_total",
+			Help: "Tokenize and detokenize requests answered with an error, by endpoint and code."}, []string{"endpoint", "code"}),
+		redirected: prometheus.NewCounter(prometheus.CounterOpts{Name: "krserve_tokenizer_requests_redirected_total",
+			Help: "Generate requests a draining tokenizer handed back to the tokenizer queue group."}),
+		bad: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "krserve_tokenizer_bad_messages_total",
+			Help: "Routing events (engine heartbeats, KV event batches) dropped as malformed, by subject."}, []string{"subject"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rejected, m.routed, m.batchSize)
+		reg.MustRegister(m.rejected, m.routed, m.batchSize, m.serviceRejected, m.bad, m.redirected)
 	}
 	return m
 }

@@ -41,6 +41,7 @@ type Stream struct {
 	c     *Client
 	r     *bus.StreamReader
 	final *schemas.StreamMsg
+	seen  int // stream messages received
 }
 
 // Generate sends req and returns its stream. An empty req.ID is filled with
@@ -71,14 +72,28 @@ func (c *Client) Generate(ctx context.Context, req *schemas.GenerateRequest) (*S
 // Next returns the next message. A KindError message is returned as its
 // *schemas.Error; after the final message Next returns bus.ErrClosed. When
 // ctx ends the request is cancelled.
+//
+// Silence for the idle timeout is a typed, retryable error that still
+// matches bus.ErrIdle: CodeTimeout before the first stream message (no
+// worker took the request in time), CodeWorkerLost after it (the engine
+// streaming it stopped: crashed, killed or cut off). The request is
+// cancelled in both cases, so a worker that is merely slow frees it.
 func (s *Stream) Next(ctx context.Context) (*schemas.StreamMsg, error) {
 	m, err := s.r.Next(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			s.c.Cancel(s.ID, "context done")
 		}
+		if errors.Is(err, bus.ErrIdle) {
+			s.c.Cancel(s.ID, "stream idle")
+			if s.seen == 0 {
+				return nil, fmt.Errorf("%w: %w", schemas.NewError(schemas.CodeTimeout, "no answer to request %s within %v", s.ID, s.c.opts.IdleTimeout), err)
+			}
+			return nil, fmt.Errorf("%w: %w", schemas.NewError(schemas.CodeWorkerLost, "stream of request %s stopped after %d messages (nothing for %v)", s.ID, s.seen, s.c.opts.IdleTimeout), err)
+		}
 		return nil, err
 	}
+	s.seen++
 	switch m.Kind {
 	case schemas.KindError:
 		return m, m.Error
