@@ -79,27 +79,7 @@ func runRole(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string, 
 		cfg.Tokenizers = 1
 		cfg.TokenizerIDs = []string{id}
 	}
-	if cfg.Jobs {
-		// Create-or-update the job streams (idempotent); a deployment whose
-		// engine user may not create streams sets them up elsewhere, and the
-		// engine then runs without pulling jobs rather than not at all.
-		nc, err := bus.Connect(cc, "jobs-setup-"+id, bus.ConnDeps{Logger: log})
-		if err == nil {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err = stack.SetupJobs(sctx, nc, cfg.Subjects)
-			cancel()
-			nc.Close()
-		}
-		if err != nil {
-			log.Warn("batch jobs disabled: the job streams are not available", "err", err)
-			cfg.Jobs = false
-		}
-	}
-	st, err := stack.Start(cfg, reg, log)
-	if err != nil {
-		return err
-	}
-	log.Info("worker started", "role", role, "id", id, "nats", *natsURL, "model", model)
+X, "role", role, "id", id, "nats", *natsURL, "model", model)
 	g, gctx := errgroup.WithContext(ctx)
 	if rf.metrics != "" {
 		hs, err := health.New(rf.metrics, reg)
