@@ -79,7 +79,11 @@ func runRole(ctx context.Context, env *cmdEnv, fs *flag.FlagSet, args []string, 
 		cfg.Tokenizers = 1
 		cfg.TokenizerIDs = []string{id}
 	}
-X, "role", role, "id", id, "nats", *natsURL, "model", model)
+	st, err := stack.Start(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("worker started", "role", role, "id", id, "nats", *natsURL, "model", model)
 	g, gctx := errgroup.WithContext(ctx)
 	if rf.metrics != "" {
 		hs, err := health.New(rf.metrics, reg)
